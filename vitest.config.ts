@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    // Native TensorFlow and sharp each keep thread pools; forks isolate them per file.
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    env: { TF_CPP_MIN_LOG_LEVEL: '2' },
+  },
+});
