@@ -1,0 +1,32 @@
+import { Command, CommanderError } from 'commander';
+import { isMenagerieError } from '../data/errors.js';
+import { registerDemo } from './commands/demo.js';
+import { registerDemoData } from './commands/demo-data.js';
+import { registerDoctor, registerGc } from './commands/doctor.js';
+import { registerIngest } from './commands/ingest.js';
+
+const program = new Command('menagerie')
+  .description('Image classifiers from raw files to a served, versioned model')
+  .option('--data-dir <dir>', 'database and blob store folder (env MENAGERIE_DATA_DIR, default .menagerie)')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerDemo(program);
+registerDemoData(program);
+registerIngest(program);
+registerDoctor(program);
+registerGc(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode;
+  } else if (isMenagerieError(error)) {
+    console.error(`error ${error.code}: ${error.message}`);
+    process.exitCode = 1;
+  } else {
+    console.error(error);
+    process.exitCode = 1;
+  }
+}

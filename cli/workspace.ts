@@ -1,0 +1,41 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { routeBlobStores, referenceBlobStore, type BlobStore } from '../data/blob-store.js';
+import { openDatabase, type OpenDatabase } from '../data/database.js';
+import { MenagerieError } from '../data/errors.js';
+import { builtinPlugins } from '../plugins/builtins.js';
+import { createPluginRegistry, type PluginRegistry } from '../plugins/plugin-registry.js';
+
+export const DEFAULT_DATA_DIR = '.menagerie';
+export const DEFAULT_STORAGE = 'menagerie:local-fs';
+
+/** An open data directory: its database, its blob store and the plugins that made them. */
+export interface Workspace {
+  dataDir: string;
+  database: OpenDatabase;
+  blobs: BlobStore;
+  plugins: PluginRegistry;
+  close(): Promise<void>;
+}
+
+/** `--data-dir`, else $MENAGERIE_DATA_DIR, else `.menagerie/` in the working directory. */
+export function resolveDataDir(flag?: string): string {
+  return path.resolve(flag ?? process.env.MENAGERIE_DATA_DIR ?? DEFAULT_DATA_DIR);
+}
+
+export async function openWorkspace(
+  options: { dataDir?: string; storage?: string } = {},
+): Promise<Workspace> {
+  const dataDir = resolveDataDir(options.dataDir);
+  try {
+    fs.mkdirSync(dataDir, { recursive: true });
+    fs.accessSync(dataDir, fs.constants.W_OK);
+  } catch (error) {
+    throw new MenagerieError('DATA_DIR_UNUSABLE', `cannot write to data directory ${dataDir}: ${String(error)}`);
+  }
+  const plugins = createPluginRegistry(builtinPlugins());
+  const storage = plugins.get('storage', options.storage ?? DEFAULT_STORAGE);
+  const database = await openDatabase(path.join(dataDir, 'menagerie.db'));
+  const blobs = routeBlobStores(storage.createStore({ dataDir }), referenceBlobStore());
+  return { dataDir, database, blobs, plugins, close: () => database.close() };
+}

@@ -1,0 +1,49 @@
+/**
+ * The one catalogue of Menagerie's error codes. Codes are area-first and stable: clients
+ * match on them (GraphQL puts them in `extensions.code`), so a code is never renamed.
+ * Each has a documented fix in docs/errors.md; tests/errors.test.ts keeps the two in step.
+ *
+ * ```ts
+ * import { MenagerieError } from './errors.js';
+ * throw new MenagerieError('IMAGE_UNREADABLE', 'truncated.jpg: premature end of JPEG data');
+ * ```
+ */
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'DATA_DIR_UNUSABLE',
+  'DB_SCHEMA_TOO_NEW',
+  'DB_MIGRATION_FAILED',
+  'BLOB_NOT_FOUND',
+  'BLOB_URI_UNSUPPORTED',
+  'IMAGE_EMPTY',
+  'IMAGE_UNREADABLE',
+  'IMAGE_UNSUPPORTED_FORMAT',
+  'IMAGE_TOO_LARGE',
+  'IMAGE_NOT_FOUND',
+  'INGEST_SOURCE_NOT_FOUND',
+  'INGEST_UNKNOWN_FOLDER',
+  'INGEST_MANIFEST_INVALID',
+  'LABEL_INVALID',
+  'CURSOR_INVALID',
+  'PLUGIN_INVALID',
+  'PLUGIN_NAME_CLASH',
+  'PLUGIN_NOT_FOUND',
+  'TF_BACKEND_UNAVAILABLE',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** An error whose `code` a caller can act on; the message says what was wrong. */
+export class MenagerieError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MenagerieError';
+    this.code = code;
+  }
+}
+
+export function isMenagerieError(error: unknown, code?: ErrorCode): error is MenagerieError {
+  return error instanceof MenagerieError && (code === undefined || error.code === code);
+}

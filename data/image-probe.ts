@@ -1,0 +1,63 @@
+import sharp from 'sharp';
+import { MenagerieError } from './errors.js';
+
+/** Formats Menagerie stores, by sharp's name, with the file extension blobs get. */
+export const IMAGE_FORMATS: Readonly<Record<string, string>> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
+
+/** Default pixel limit: far above AFHQ's 512×512, far below a decompression bomb. */
+export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+export interface ImageInfo {
+  format: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * Identifies and fully decodes an image from its bytes (never from a name or a client's
+ * MIME type), so a truncated or corrupt file is caught here, not in training.
+ * Throws IMAGE_EMPTY, IMAGE_UNSUPPORTED_FORMAT, IMAGE_TOO_LARGE or IMAGE_UNREADABLE.
+ *
+ * ```ts
+ * const { format, width, height } = await probeImage(await fs.readFile('cat.jpg'));
+ * ```
+ */
+export async function probeImage(
+  bytes: Uint8Array,
+  options: { maxPixels?: number } = {},
+): Promise<ImageInfo> {
+  if (bytes.length === 0) throw new MenagerieError('IMAGE_EMPTY', 'the file is empty (0 bytes)');
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(bytes).metadata();
+  } catch (error) {
+    throw new MenagerieError('IMAGE_UNREADABLE', `not a readable image: ${message(error)}`, { cause: error });
+  }
+  const format = meta.format ?? 'unknown';
+  if (!(format in IMAGE_FORMATS)) {
+    const allowed = Object.keys(IMAGE_FORMATS).join(', ');
+    throw new MenagerieError('IMAGE_UNSUPPORTED_FORMAT', `format ${format} is not supported (expected ${allowed})`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width * height > maxPixels) {
+    throw new MenagerieError(
+      'IMAGE_TOO_LARGE',
+      `${width}×${height} is ${width * height} pixels, over the limit of ${maxPixels}`,
+    );
+  }
+  try {
+    // Decoding every pixel is what finds truncated data; the header alone looks fine.
+    await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1 })
+      .raw()
+      .toBuffer();
+  } catch (error) {
+    throw new MenagerieError('IMAGE_UNREADABLE', `${format} data is corrupt: ${message(error)}`, { cause: error });
+  }
+  return { format, width, height };
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message.split('\n')[0]! : String(error);
+}

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as labelsImages from './0001-labels-images.js';
+
+/**
+ * Every migration, in order. Names sort in application order; a released name never
+ * changes. Later issues append here.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001-labels-images': labelsImages,
+};
