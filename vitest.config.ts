@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+// .ci/run reads the JSON report for its `N passed, N failed` line.
+const json = process.env.MENAGERIE_VITEST_JSON;
+
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
@@ -8,5 +11,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     env: { TF_CPP_MIN_LOG_LEVEL: '2' },
+    reporters: json ? ['default', ['json', { outputFile: json }]] : ['default'],
   },
 });
