@@ -7,7 +7,10 @@ import { registerIngest } from './commands/ingest.js';
 
 const program = new Command('menagerie')
   .description('Image classifiers from raw files to a served, versioned model')
-  .option('--data-dir <dir>', 'database and blob store folder (env MENAGERIE_DATA_DIR, default .menagerie)')
+  .option(
+    '--data-dir <dir>',
+    'database and blob store folder (env MENAGERIE_DATA_DIR, default .menagerie)',
+  )
   .showHelpAfterError()
   .exitOverride();
 

@@ -3,13 +3,15 @@ import { InvalidArgumentError } from 'commander';
 /** Commander parsers: a bad value fails at the command line with what was expected. */
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number ≥ 1, got '${value}'`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`expected a whole number ≥ 1, got '${value}'`);
   return n;
 }
 
 export function parseFraction(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`expected a number in [0, 1), got '${value}'`);
+  if (!Number.isFinite(n) || n < 0 || n >= 1)
+    throw new InvalidArgumentError(`expected a number in [0, 1), got '${value}'`);
   return n;
 }
 

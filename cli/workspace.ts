@@ -31,7 +31,10 @@ export async function openWorkspace(
     fs.mkdirSync(dataDir, { recursive: true });
     fs.accessSync(dataDir, fs.constants.W_OK);
   } catch (error) {
-    throw new MenagerieError('DATA_DIR_UNUSABLE', `cannot write to data directory ${dataDir}: ${String(error)}`);
+    throw new MenagerieError(
+      'DATA_DIR_UNUSABLE',
+      `cannot write to data directory ${dataDir}: ${String(error)}`,
+    );
   }
   const plugins = createPluginRegistry(builtinPlugins());
   const storage = plugins.get('storage', options.storage ?? DEFAULT_STORAGE);

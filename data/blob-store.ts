@@ -78,7 +78,10 @@ export function routeBlobStores(primary: BlobStore, ...others: BlobStore[]): Blo
     const scheme = uriScheme(uri);
     const store = all.find((s) => s.schemes.includes(scheme));
     if (!store) {
-      throw new MenagerieError('BLOB_URI_UNSUPPORTED', `no blob store reads '${scheme}:' URIs (${uri})`);
+      throw new MenagerieError(
+        'BLOB_URI_UNSUPPORTED',
+        `no blob store reads '${scheme}:' URIs (${uri})`,
+      );
     }
     return store;
   };

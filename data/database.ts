@@ -61,7 +61,9 @@ async function prepareSchema(db: Kysely<Database>, migrate: boolean): Promise<st
   const migrator = new Migrator({ db, provider });
   const known = new Set(Object.keys(migrations));
   const applied = (await migrator.getMigrations()).filter((m) => m.executedAt);
-  const unknown = await appliedMigrationNames(db).then((names) => names.filter((n) => !known.has(n)));
+  const unknown = await appliedMigrationNames(db).then((names) =>
+    names.filter((n) => !known.has(n)),
+  );
   if (unknown.length > 0) {
     throw new MenagerieError(
       'DB_SCHEMA_TOO_NEW',
@@ -73,9 +75,13 @@ async function prepareSchema(db: Kysely<Database>, migrate: boolean): Promise<st
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new MenagerieError('DB_MIGRATION_FAILED', `migration ${failed} failed: ${String(error)}`, {
-        cause: error,
-      });
+      throw new MenagerieError(
+        'DB_MIGRATION_FAILED',
+        `migration ${failed} failed: ${String(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     return [...known].at(-1) ?? 'none';
   }

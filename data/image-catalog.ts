@@ -27,7 +27,8 @@ export function encodeCursor(id: number): string {
 
 export function decodeCursor(cursor: string): number {
   const match = /^image:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  if (!match) throw new MenagerieError('CURSOR_INVALID', `'${cursor}' is not a cursor this server issued`);
+  if (!match)
+    throw new MenagerieError('CURSOR_INVALID', `'${cursor}' is not a cursor this server issued`);
   return Number(match[1]);
 }
 
@@ -45,7 +46,9 @@ export async function listImages(
   filter: { label?: string; split?: Split; first?: number; after?: string | null },
 ): Promise<ImagePage> {
   const first = Math.min(Math.max(filter.first ?? 50, 1), 1000);
-  let query = withLabel(db).orderBy('images.id').limit(first + 1);
+  let query = withLabel(db)
+    .orderBy('images.id')
+    .limit(first + 1);
   if (filter.label !== undefined) query = query.where('labels.name', '=', filter.label);
   if (filter.split !== undefined) query = query.where('images.split', '=', filter.split);
   if (filter.after) query = query.where('images.id', '>', decodeCursor(filter.after));
@@ -94,7 +97,10 @@ export async function sampleImages(
   return query.execute();
 }
 
-export async function findImageById(db: Kysely<Database>, id: number): Promise<CatalogImage | undefined> {
+export async function findImageById(
+  db: Kysely<Database>,
+  id: number,
+): Promise<CatalogImage | undefined> {
   return withLabel(db).where('images.id', '=', id).executeTakeFirst();
 }
 
@@ -122,7 +128,11 @@ export async function insertImages(
       .values(names.map((name) => ({ name, created_at: now })))
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
-    const labels = await trx.selectFrom('labels').select(['id', 'name']).where('name', 'in', names).execute();
+    const labels = await trx
+      .selectFrom('labels')
+      .select(['id', 'name'])
+      .where('name', 'in', names)
+      .execute();
     const idOf = new Map(labels.map((l) => [l.name, l.id]));
     const skippedSha256: string[] = [];
     let inserted = 0;

@@ -2,7 +2,11 @@ import sharp from 'sharp';
 import { MenagerieError } from './errors.js';
 
 /** Formats Menagerie stores, by sharp's name, with the file extension blobs get. */
-export const IMAGE_FORMATS: Readonly<Record<string, string>> = { jpeg: 'jpg', png: 'png', webp: 'webp' };
+export const IMAGE_FORMATS: Readonly<Record<string, string>> = {
+  jpeg: 'jpg',
+  png: 'png',
+  webp: 'webp',
+};
 
 /** Default pixel limit: far above AFHQ's 512×512, far below a decompression bomb. */
 export const DEFAULT_MAX_PIXELS = 40_000_000;
@@ -32,12 +36,17 @@ export async function probeImage(
   try {
     meta = await sharp(bytes).metadata();
   } catch (error) {
-    throw new MenagerieError('IMAGE_UNREADABLE', `not a readable image: ${message(error)}`, { cause: error });
+    throw new MenagerieError('IMAGE_UNREADABLE', `not a readable image: ${message(error)}`, {
+      cause: error,
+    });
   }
   const format = meta.format ?? 'unknown';
   if (!(format in IMAGE_FORMATS)) {
     const allowed = Object.keys(IMAGE_FORMATS).join(', ');
-    throw new MenagerieError('IMAGE_UNSUPPORTED_FORMAT', `format ${format} is not supported (expected ${allowed})`);
+    throw new MenagerieError(
+      'IMAGE_UNSUPPORTED_FORMAT',
+      `format ${format} is not supported (expected ${allowed})`,
+    );
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
@@ -53,7 +62,9 @@ export async function probeImage(
       .raw()
       .toBuffer();
   } catch (error) {
-    throw new MenagerieError('IMAGE_UNREADABLE', `${format} data is corrupt: ${message(error)}`, { cause: error });
+    throw new MenagerieError('IMAGE_UNREADABLE', `${format} data is corrupt: ${message(error)}`, {
+      cause: error,
+    });
   }
   return { format, width, height };
 }

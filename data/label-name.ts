@@ -32,7 +32,10 @@ export function parseLabelMap(entries: readonly string[]): Map<string, string> {
   for (const entry of entries) {
     const eq = entry.indexOf('=');
     if (eq <= 0 || eq === entry.length - 1) {
-      throw new MenagerieError('LABEL_INVALID', `label map entry should be from=to, got '${entry}'`);
+      throw new MenagerieError(
+        'LABEL_INVALID',
+        `label map entry should be from=to, got '${entry}'`,
+      );
     }
     map.set(normaliseLabel(entry.slice(0, eq)), normaliseLabel(entry.slice(eq + 1)));
   }

@@ -27,8 +27,15 @@ export function createPluginRegistry(plugins: readonly unknown[] = []): PluginRe
     get(kind, name) {
       const plugin = byKey.get(`${kind}:${name}`);
       if (!plugin) {
-        const known = registry.list(kind).map((p) => p.name).join(', ') || 'none';
-        throw new MenagerieError('PLUGIN_NOT_FOUND', `no ${kind} plugin '${name}' (registered: ${known})`);
+        const known =
+          registry
+            .list(kind)
+            .map((p) => p.name)
+            .join(', ') || 'none';
+        throw new MenagerieError(
+          'PLUGIN_NOT_FOUND',
+          `no ${kind} plugin '${name}' (registered: ${known})`,
+        );
       }
       return plugin as Extract<Plugin, { kind: typeof kind }>;
     },
@@ -51,14 +58,18 @@ function validatePlugin(candidate: unknown): Plugin {
   }
   const kinds = Object.keys(REQUIRED_HOOKS);
   if (typeof plugin.kind !== 'string' || !kinds.includes(plugin.kind)) {
-    throw what(`'${plugin.name}' has kind ${JSON.stringify(plugin.kind)}, expected one of ${kinds.join(', ')}`);
+    throw what(
+      `'${plugin.name}' has kind ${JSON.stringify(plugin.kind)}, expected one of ${kinds.join(', ')}`,
+    );
   }
   if (plugin.apiVersion !== undefined && plugin.apiVersion !== PLUGIN_API_VERSION) {
     throw what(
       `'${plugin.name}' was written for plugin API ${String(plugin.apiVersion)}, this Menagerie has ${PLUGIN_API_VERSION}`,
     );
   }
-  const missing = REQUIRED_HOOKS[plugin.kind as PluginKind].filter((h) => typeof plugin[h] !== 'function');
+  const missing = REQUIRED_HOOKS[plugin.kind as PluginKind].filter(
+    (h) => typeof plugin[h] !== 'function',
+  );
   if (missing.length > 0) {
     throw what(`'${plugin.name}' (${plugin.kind}) is missing hook(s): ${missing.join(', ')}`);
   }

@@ -86,7 +86,10 @@ function tryDownloadRoute() {
   if (process.env.MENAGERIE_TF_WHEEL) return false;
   log("trying tfjs-node's own libtensorflow download");
   // install.js resolves its paths from its own package folder.
-  const result = run(process.execPath, ['scripts/install.js'], { cwd: tfDir, timeout: 10 * 60_000 });
+  const result = run(process.execPath, ['scripts/install.js'], {
+    cwd: tfDir,
+    timeout: 10 * 60_000,
+  });
   return result.status === 0;
 }
 
@@ -101,12 +104,22 @@ function findWheel() {
   const pip = ['pip3', 'pip'].find((p) => run(p, ['--version']).status === 0);
   if (!pip) return { wheel: null, temporary: dir, why: 'pip is not installed' };
   const result = run(pip, [
-    'download', `tensorflow-cpu==${TF_WHEEL_VERSION}`, '--no-deps', '--only-binary=:all:',
-    '--retries', '0', '-d', dir,
+    'download',
+    `tensorflow-cpu==${TF_WHEEL_VERSION}`,
+    '--no-deps',
+    '--only-binary=:all:',
+    '--retries',
+    '0',
+    '-d',
+    dir,
   ]);
   const wheel = fs.readdirSync(dir).find((f) => f.endsWith('.whl'));
   if (result.status !== 0 || !wheel) {
-    return { wheel: null, temporary: dir, why: result.stderr.trim().split('\n').slice(-2).join(' ') };
+    return {
+      wheel: null,
+      temporary: dir,
+      why: result.stderr.trim().split('\n').slice(-2).join(' '),
+    };
   }
   return { wheel: path.join(dir, wheel), temporary: dir };
 }

@@ -6,7 +6,14 @@ describe('TensorFlow', () => {
     const tf = await loadTensorflow();
     expect(tf.getBackend()).toBe('tensorflow');
     expect(await tensorflowVersion()).toMatch(/^2\.\d+\.\d+/);
-    const sum = tf.tidy(() => tf.ones([4, 4]).matMul(tf.ones([4, 4])).sum().dataSync()[0]);
+    const sum = tf.tidy(
+      () =>
+        tf
+          .ones([4, 4])
+          .matMul(tf.ones([4, 4]))
+          .sum()
+          .dataSync()[0],
+    );
     expect(sum).toBe(64);
   });
 });

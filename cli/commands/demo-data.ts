@@ -8,7 +8,9 @@ import { parseFraction, parsePositiveInt } from '../options.js';
 export function registerDemoData(program: Command): void {
   program
     .command('demo-data')
-    .description('draw a procedural cat/dog/wild face data set in the AFHQ layout (<dir>/<split>/<label>/*.jpg)')
+    .description(
+      'draw a procedural cat/dog/wild face data set in the AFHQ layout (<dir>/<split>/<label>/*.jpg)',
+    )
     .argument('<dir>', 'output folder')
     .option('--per-class <n>', 'images per class, both splits together', parsePositiveInt, 300)
     .option('--seed <seed>', 'the same seed draws the same images', '1')
@@ -27,6 +29,8 @@ export function registerDemoData(program: Command): void {
       progress.finish();
       const sheet = path.join(dir, 'contact-sheet.png');
       await writeContactSheet({ dir, out: sheet });
-      console.log(`wrote ${result.files} images to ${path.resolve(dir)}; contact sheet ${path.resolve(sheet)}`);
+      console.log(
+        `wrote ${result.files} images to ${path.resolve(dir)}; contact sheet ${path.resolve(sheet)}`,
+      );
     });
 }

@@ -10,7 +10,9 @@ import { openWorkspace } from '../workspace.js';
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('the whole loop on generated data: draw the demo set and ingest it (reuses what exists)')
+    .description(
+      'the whole loop on generated data: draw the demo set and ingest it (reuses what exists)',
+    )
     .option('--per-class <n>', 'demo images per class', parsePositiveInt, 400)
     .option('--seed <seed>', 'demo data seed', '1')
     .action(async (opts, command: Command) => {

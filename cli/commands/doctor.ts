@@ -14,14 +14,20 @@ interface Check {
 export function registerDoctor(program: Command): void {
   program
     .command('doctor')
-    .description('check the TensorFlow backend, database, blob store and plugins; exit 1 on a problem')
+    .description(
+      'check the TensorFlow backend, database, blob store and plugins; exit 1 on a problem',
+    )
     .action(async (_opts, command: Command) => {
       const checks: Check[] = [];
       const check = async (name: string, run: () => Promise<string>) => {
         try {
           checks.push({ name, ok: true, detail: await run() });
         } catch (error) {
-          checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
+          checks.push({
+            name,
+            ok: false,
+            detail: error instanceof Error ? error.message : String(error),
+          });
         }
       };
       await check('node', async () => process.versions.node);
@@ -41,7 +47,8 @@ export function registerDoctor(program: Command): void {
           const uri = await ws.blobs.put(Buffer.from('menagerie doctor probe'), { ext: 'txt' });
           const back = await ws.blobs.get(uri);
           await ws.blobs.delete(uri);
-          if (back.toString() !== 'menagerie doctor probe') throw new Error(`${uri} read back different bytes`);
+          if (back.toString() !== 'menagerie doctor probe')
+            throw new Error(`${uri} read back different bytes`);
           return `${ws.blobs.location} (write, read, delete ok)`;
         });
         await check('images', async () => {
@@ -51,11 +58,15 @@ export function registerDoctor(program: Command): void {
           return `${total} images, ${labels.size} labels`;
         });
         await check('plugins', async () =>
-          ws.plugins.list().map((p) => `${p.kind} ${p.name}@${p.version ?? '?'}`).join(', '),
+          ws.plugins
+            .list()
+            .map((p) => `${p.kind} ${p.name}@${p.version ?? '?'}`)
+            .join(', '),
         );
         await ws.close();
       }
-      for (const c of checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(11)} ${c.detail}`);
+      for (const c of checks)
+        console.log(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(11)} ${c.detail}`);
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });
 }

@@ -11,10 +11,17 @@ const LISTED_REJECTIONS = 20;
 export function registerIngest(program: Command): void {
   program
     .command('ingest')
-    .description('add images from <source>: <split>/<label>/*, <label>/* or a CSV manifest (path,label[,split])')
+    .description(
+      'add images from <source>: <split>/<label>/*, <label>/* or a CSV manifest (path,label[,split])',
+    )
     .argument('<source>', 'folder or .csv manifest')
     .option('--reference', 'record files where they are (file:// URIs) instead of copying them')
-    .option('--val-fraction <f>', 'share put in val when the source names no split', parseFraction, 0.2)
+    .option(
+      '--val-fraction <f>',
+      'share put in val when the source names no split',
+      parseFraction,
+      0.2,
+    )
     .option('--label-map <from=to>', 'rename a label (repeatable)', collect, [])
     .option('--max-pixels <n>', 'reject images with more pixels', parsePositiveInt)
     .option('--concurrency <n>', 'files decoded at once', parsePositiveInt, 4)
@@ -34,7 +41,8 @@ export function registerIngest(program: Command): void {
           maxPixels: opts.maxPixels,
           concurrency: opts.concurrency,
           signal: abort.signal,
-          onProgress: (p) => progress.update(p.done, p.total, `added ${p.added} rejected ${p.rejected}`),
+          onProgress: (p) =>
+            progress.update(p.done, p.total, `added ${p.added} rejected ${p.rejected}`),
         });
         progress.finish();
         if (opts.json) console.log(JSON.stringify(report, null, 2));
@@ -61,14 +69,18 @@ export function formatReport(report: IngestReport): string {
   for (const r of report.rejected) byReason.set(r.reason, (byReason.get(r.reason) ?? 0) + 1);
   for (const [reason, n] of byReason) lines.push(`    ${reason}: ${n}`);
   if (report.ignored) lines.push(`  ignored     ${report.ignored}  (hidden files)`);
-  if (report.sweptBlobs) lines.push(`  swept ${report.sweptBlobs} unreferenced blobs left by an interrupted run`);
+  if (report.sweptBlobs)
+    lines.push(`  swept ${report.sweptBlobs} unreferenced blobs left by an interrupted run`);
   for (const r of report.rejected.slice(0, LISTED_REJECTIONS)) {
     lines.push(`  rejected ${r.path}: ${r.reason}: ${r.detail}`);
   }
   if (report.rejected.length > LISTED_REJECTIONS) {
-    lines.push(`  … and ${report.rejected.length - LISTED_REJECTIONS} more rejected (--json lists all)`);
+    lines.push(
+      `  … and ${report.rejected.length - LISTED_REJECTIONS} more rejected (--json lists all)`,
+    );
   }
-  for (const d of report.duplicates.slice(0, LISTED_REJECTIONS)) lines.push(`  duplicate ${d.path} = ${d.sameAs}`);
+  for (const d of report.duplicates.slice(0, LISTED_REJECTIONS))
+    lines.push(`  duplicate ${d.path} = ${d.sameAs}`);
   lines.push('', formatCounts(report.counts));
   return lines.join('\n');
 }

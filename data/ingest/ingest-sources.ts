@@ -77,7 +77,10 @@ export async function discoverSources(
   };
   if (stat.isFile()) {
     if (!root.toLowerCase().endsWith('.csv')) {
-      throw new MenagerieError('INGEST_SOURCE_NOT_FOUND', `${root} is a file; expected a folder or a .csv manifest`);
+      throw new MenagerieError(
+        'INGEST_SOURCE_NOT_FOUND',
+        `${root} is a file; expected a folder or a .csv manifest`,
+      );
     }
     found.layout = 'manifest';
     await readManifest(root, found, label);
@@ -104,7 +107,8 @@ export async function discoverSources(
       for (const inner of await listDir(full)) {
         const innerPath = path.join(full, inner.name);
         if (hidden(inner.name)) found.ignored++;
-        else if (inner.isDirectory()) await collectLabel(innerPath, label(inner.name, innerPath), split, found);
+        else if (inner.isDirectory())
+          await collectLabel(innerPath, label(inner.name, innerPath), split, found);
         else reject(found, innerPath, 'unknown-folder', 'not inside a <split>/<label>/ folder');
       }
     }
@@ -122,7 +126,8 @@ async function collectLabel(
   for (const entry of await listDir(dir)) {
     const full = path.join(dir, entry.name);
     if (hidden(entry.name)) found.ignored++;
-    else if (entry.isDirectory()) await rejectTree(full, found, 'folders inside a label folder are not read');
+    else if (entry.isDirectory())
+      await rejectTree(full, found, 'folders inside a label folder are not read');
     else if (entry.isFile()) found.sources.push({ path: full, label, split });
   }
 }
@@ -148,7 +153,11 @@ async function readManifest(
     throw new MenagerieError('INGEST_MANIFEST_INVALID', `${file}: ${String(error)}`);
   }
   const header = records.shift()?.fields.map((h) => h.trim().toLowerCase()) ?? [];
-  const col = { path: header.indexOf('path'), label: header.indexOf('label'), split: header.indexOf('split') };
+  const col = {
+    path: header.indexOf('path'),
+    label: header.indexOf('label'),
+    split: header.indexOf('split'),
+  };
   if (col.path < 0 || col.label < 0) {
     throw new MenagerieError(
       'INGEST_MANIFEST_INVALID',
@@ -176,7 +185,12 @@ async function readManifest(
   }
 }
 
-function reject(found: DiscoveredSources, file: string, reason: RejectReason, detail: string): void {
+function reject(
+  found: DiscoveredSources,
+  file: string,
+  reason: RejectReason,
+  detail: string,
+): void {
   found.rejected.push({ path: file, reason, detail });
 }
 

@@ -107,8 +107,13 @@ export async function ingestImages(
   let batch: PendingRow[] = [];
   let done = report.rejected.length;
   const pathBySha = async (sha256: string) =>
-    (await db.selectFrom('images').select('source_path').where('sha256', '=', sha256).executeTakeFirst())
-      ?.source_path;
+    (
+      await db
+        .selectFrom('images')
+        .select('source_path')
+        .where('sha256', '=', sha256)
+        .executeTakeFirst()
+    )?.source_path;
 
   const flush = async () => {
     const rows = batch;
@@ -145,7 +150,11 @@ export async function ingestImages(
       const reason = isMenagerieError(error) ? REASONS[error.code] : undefined;
       if (!reason) throw error;
       knownInRun.delete(sha256);
-      report.rejected.push({ path: source.path, reason, detail: error instanceof Error ? error.message : '' });
+      report.rejected.push({
+        path: source.path,
+        reason,
+        detail: error instanceof Error ? error.message : '',
+      });
       return;
     }
     const uri = options.reference
@@ -175,7 +184,12 @@ export async function ingestImages(
       }
       await ingestOne(next.value);
       done++;
-      options.onProgress?.({ done, total: report.total, added: report.added + batch.length, rejected: report.rejected.length });
+      options.onProgress?.({
+        done,
+        total: report.total,
+        added: report.added + batch.length,
+        rejected: report.rejected.length,
+      });
     }
   };
   try {

@@ -23,7 +23,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('added_at', 'integer', (c) => c.notNull())
     .execute();
   // Paging by (label, split) walks id order; the second index serves split-only filters.
-  await db.schema.createIndex('images_label_split_id').on('images').columns(['label_id', 'split', 'id']).execute();
+  await db.schema
+    .createIndex('images_label_split_id')
+    .on('images')
+    .columns(['label_id', 'split', 'id'])
+    .execute();
   await db.schema.createIndex('images_split_id').on('images').columns(['split', 'id']).execute();
   await db.schema.createIndex('images_source_path').on('images').column('source_path').execute();
 }

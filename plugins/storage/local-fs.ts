@@ -71,7 +71,8 @@ export function localFsStorage(options: { folder?: string } = {}): StoragePlugin
                 const file = path.join(root, a, b, name);
                 // Temporary files of a killed writer are listed too, so sweeps remove them.
                 const stat = await fs.stat(file).catch(() => null);
-                if (stat?.isFile()) yield { uri: `${SCHEME}:${a}/${b}/${name}`, modifiedAt: stat.mtimeMs };
+                if (stat?.isFile())
+                  yield { uri: `${SCHEME}:${a}/${b}/${name}`, modifiedAt: stat.mtimeMs };
               }
             }
           }

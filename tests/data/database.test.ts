@@ -24,7 +24,9 @@ describe('openDatabase', () => {
 
     const second = await openDatabase(file);
     expect(second.schemaVersion).toBe(latest);
-    const applied = second.sqlite.prepare('select count(*) as n from kysely_migration').get() as { n: number };
+    const applied = second.sqlite.prepare('select count(*) as n from kysely_migration').get() as {
+      n: number;
+    };
     expect(applied.n).toBe(Object.keys(migrations).length);
     await second.close();
   });
@@ -49,7 +51,11 @@ describe('openDatabase', () => {
   it('refuses a schema newer than the code, with a code and both versions named', async () => {
     const file = dbFile();
     const database = await openDatabase(file);
-    database.sqlite.prepare("insert into kysely_migration (name, timestamp) values ('9999-from-the-future', 'x')").run();
+    database.sqlite
+      .prepare(
+        "insert into kysely_migration (name, timestamp) values ('9999-from-the-future', 'x')",
+      )
+      .run();
     await database.close();
     await expect(openDatabase(file)).rejects.toMatchObject({
       code: 'DB_SCHEMA_TOO_NEW',

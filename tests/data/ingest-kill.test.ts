@@ -26,7 +26,10 @@ describe('ingest killed with SIGKILL, then re-run', () => {
     for (const [i, label] of LABELS.entries()) {
       for (let n = 0; n < PER_LABEL; n++) {
         const seed = i * PER_LABEL + n;
-        writeFile(path.join(source, label, `${label}-${n}.jpg`), await makeImage(seed, { size: 192 }));
+        writeFile(
+          path.join(source, label, `${label}-${n}.jpg`),
+          await makeImage(seed, { size: 192 }),
+        );
       }
     }
   });
@@ -70,7 +73,10 @@ describe('ingest killed with SIGKILL, then re-run', () => {
     const clean = path.join(dir, 'clean');
     expect(runCli(['ingest', source, '--data-dir', clean]).code).toBe(0);
 
-    const [a, b] = await Promise.all([openWorkspace({ dataDir: killed }), openWorkspace({ dataDir: clean })]);
+    const [a, b] = await Promise.all([
+      openWorkspace({ dataDir: killed }),
+      openWorkspace({ dataDir: clean }),
+    ]);
     expect(await countImages(a.database.db)).toEqual(await countImages(b.database.db));
     const total = (await countImages(a.database.db)).reduce((n, c) => n + c.count, 0);
     expect(total).toBe(LABELS.length * PER_LABEL);

@@ -33,9 +33,14 @@ describe('ingestImages', () => {
     expect(report.layout).toBe('label');
     expect(report.added).toBe(85);
     // SOURCES.md sits beside the label folders.
-    expect(report.rejected.map((r) => [path.basename(r.path), r.reason])).toEqual([['SOURCES.md', 'unknown-folder']]);
+    expect(report.rejected.map((r) => [path.basename(r.path), r.reason])).toEqual([
+      ['SOURCES.md', 'unknown-folder'],
+    ]);
     const perLabel = Object.fromEntries(
-      ['cat', 'dog', 'wild'].map((l) => [l, report.counts.filter((c) => c.label === l).reduce((n, c) => n + c.count, 0)]),
+      ['cat', 'dog', 'wild'].map((l) => [
+        l,
+        report.counts.filter((c) => c.label === l).reduce((n, c) => n + c.count, 0),
+      ]),
     );
     expect(perLabel).toEqual({ cat: 40, dog: 24, wild: 21 });
     const rows = await ws.database.db.selectFrom('images').selectAll().execute();
@@ -58,20 +63,27 @@ describe('ingestImages', () => {
     writeFile(path.join(src, 'train/cat/copy-of-good.jpg'), good);
     writeFile(path.join(src, 'train/dog/picture.png'), await makeImage(2, { format: 'png' }));
     const full = await makeImage(3, { size: 128 });
-    writeFile(path.join(src, 'train/dog/truncated.jpg'), full.subarray(0, Math.floor(full.length / 2)));
+    writeFile(
+      path.join(src, 'train/dog/truncated.jpg'),
+      full.subarray(0, Math.floor(full.length / 2)),
+    );
     writeFile(path.join(src, 'train/dog/notes.jpg'), 'this is text, not a JPEG\n');
     writeFile(path.join(src, 'val/wild/empty.jpg'), Buffer.alloc(0));
     writeFile(path.join(src, 'val/wild/ok.jpg'), await makeImage(4));
     writeFile(path.join(src, 'extras/stray.jpg'), await makeImage(5));
     writeFile(path.join(src, 'train/.DS_Store'), 'junk');
-    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } }).gif().toBuffer();
+    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } })
+      .gif()
+      .toBuffer();
     writeFile(path.join(src, 'val/wild/anim.gif'), gif);
 
     const ws = await workspace();
     const report = await ingestImages(ws, { source: src });
     expect(report.layout).toBe('split/label');
     expect(report.added).toBe(3);
-    const reasons = Object.fromEntries(report.rejected.map((r) => [path.basename(r.path), r.reason]));
+    const reasons = Object.fromEntries(
+      report.rejected.map((r) => [path.basename(r.path), r.reason]),
+    );
     expect(reasons).toEqual({
       'truncated.jpg': 'unreadable',
       'notes.jpg': 'unreadable',
@@ -79,26 +91,37 @@ describe('ingestImages', () => {
       'stray.jpg': 'unknown-folder',
       'anim.gif': 'unsupported-format',
     });
-    expect(report.rejected.find((r) => r.path.endsWith('truncated.jpg'))?.detail).toMatch(/corrupt|premature/);
+    expect(report.rejected.find((r) => r.path.endsWith('truncated.jpg'))?.detail).toMatch(
+      /corrupt|premature/,
+    );
     expect(report.duplicates).toHaveLength(1);
-    expect([report.duplicates[0]!.path, report.duplicates[0]!.sameAs].map((p) => path.basename(p)).sort()).toEqual([
-      'copy-of-good.jpg',
-      'good.jpg',
-    ]);
+    expect(
+      [report.duplicates[0]!.path, report.duplicates[0]!.sameAs]
+        .map((p) => path.basename(p))
+        .sort(),
+    ).toEqual(['copy-of-good.jpg', 'good.jpg']);
     expect(report.ignored).toBe(1);
     expect(await countImages(ws.database.db)).toEqual([
       { label: 'cat', split: 'train', count: 1 },
       { label: 'dog', split: 'train', count: 1 },
       { label: 'wild', split: 'val', count: 1 },
     ]);
-    const pngRow = await ws.database.db.selectFrom('images').selectAll().where('format', '=', 'png').executeTakeFirstOrThrow();
+    const pngRow = await ws.database.db
+      .selectFrom('images')
+      .selectAll()
+      .where('format', '=', 'png')
+      .executeTakeFirstOrThrow();
     expect(pngRow.uri).toMatch(/^blob:[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}\.png$/);
 
     const again = await ingestImages(ws, { source: src });
     expect(again.added).toBe(0);
     expect(again.unchanged).toBe(3);
     expect(await ws.database.db.selectFrom('images').select('id').execute()).toHaveLength(3);
-    expect(fs.readdirSync(path.join(ws.dataDir, 'blobs'), { recursive: true }).filter((f) => String(f).includes('.'))).toHaveLength(3);
+    expect(
+      fs
+        .readdirSync(path.join(ws.dataDir, 'blobs'), { recursive: true })
+        .filter((f) => String(f).includes('.')),
+    ).toHaveLength(3);
   });
 
   it('records files in place with --reference, copying nothing', async () => {
@@ -131,10 +154,17 @@ describe('ingestImages', () => {
       ].join('\n'),
     );
     const ws = await workspace();
-    const report = await ingestImages(ws, { source: manifest, labelMap: parseLabelMap(['wild-animals=wild']) });
+    const report = await ingestImages(ws, {
+      source: manifest,
+      labelMap: parseLabelMap(['wild-animals=wild']),
+    });
     expect(report.layout).toBe('manifest');
     expect(report.added).toBe(2);
-    expect(report.rejected.map((r) => r.reason).sort()).toEqual(['manifest-row', 'manifest-row', 'not-found']);
+    expect(report.rejected.map((r) => r.reason).sort()).toEqual([
+      'manifest-row',
+      'manifest-row',
+      'not-found',
+    ]);
     expect(report.rejected.find((r) => r.detail.includes('holdout'))?.path).toBe(`${manifest}:4`);
     expect(await countImages(ws.database.db)).toEqual([
       { label: 'cat', split: 'val', count: 1 },
@@ -144,7 +174,9 @@ describe('ingestImages', () => {
 
   it('fails clearly on a source that does not exist or a manifest without the columns', async () => {
     const ws = await workspace();
-    await expect(ingestImages(ws, { source: '/no/such/folder' })).rejects.toMatchObject({ code: 'INGEST_SOURCE_NOT_FOUND' });
+    await expect(ingestImages(ws, { source: '/no/such/folder' })).rejects.toMatchObject({
+      code: 'INGEST_SOURCE_NOT_FOUND',
+    });
     const bad = writeFile(path.join(folder(), 'm.csv'), 'file,class\na.jpg,cat\n');
     await expect(ingestImages(ws, { source: bad })).rejects.toMatchObject({
       code: 'INGEST_MANIFEST_INVALID',
@@ -154,10 +186,15 @@ describe('ingestImages', () => {
 
   it('rejects images over the pixel limit without decoding them', async () => {
     const src = folder();
-    writeFile(path.join(src, 'cat/big.png'), await makeImage(21, { width: 400, height: 300, format: 'png' }));
+    writeFile(
+      path.join(src, 'cat/big.png'),
+      await makeImage(21, { width: 400, height: 300, format: 'png' }),
+    );
     const ws = await workspace();
     const report = await ingestImages(ws, { source: src, maxPixels: 100_000 });
-    expect(report.rejected).toMatchObject([{ reason: 'too-large', detail: expect.stringContaining('400×300') }]);
+    expect(report.rejected).toMatchObject([
+      { reason: 'too-large', detail: expect.stringContaining('400×300') },
+    ]);
   });
 
   it('splits by content hash: stable, near the asked fraction', () => {

@@ -16,7 +16,9 @@ describe('menagerie:local-fs storage', () => {
   it('stores bytes once under their sha256 and reads them back', async () => {
     const { dir, store: s } = store();
     const uri = await s.put(Buffer.from('hello'), { ext: 'txt' });
-    expect(uri).toBe('blob:2c/f2/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824.txt');
+    expect(uri).toBe(
+      'blob:2c/f2/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824.txt',
+    );
     expect(await s.put(Buffer.from('hello'), { ext: 'txt' })).toBe(uri);
     expect((await s.get(uri)).toString()).toBe('hello');
     expect(await s.stat(uri)).toMatchObject({ bytes: 5 });
@@ -29,10 +31,12 @@ describe('menagerie:local-fs storage', () => {
     expect(fs.readdirSync(path.join(dir, 'blobs'))).toEqual(['2c']);
   });
 
-  it.each(['blob:../../etc/passwd', 'blob:/etc/passwd', 'file:///etc/passwd', 'blob:2c/f2/short.txt'])(
-    'never lets %s reach the filesystem',
-    async (uri) => {
-      await expect(store().store.get(uri)).rejects.toMatchObject({ code: 'BLOB_URI_UNSUPPORTED' });
-    },
-  );
+  it.each([
+    'blob:../../etc/passwd',
+    'blob:/etc/passwd',
+    'file:///etc/passwd',
+    'blob:2c/f2/short.txt',
+  ])('never lets %s reach the filesystem', async (uri) => {
+    await expect(store().store.get(uri)).rejects.toMatchObject({ code: 'BLOB_URI_UNSUPPORTED' });
+  });
 });

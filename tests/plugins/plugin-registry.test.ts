@@ -4,7 +4,11 @@ import { definePlugin, PLUGIN_API_VERSION } from '../../plugins/plugin.js';
 import { createPluginRegistry } from '../../plugins/plugin-registry.js';
 import { referenceBlobStore } from '../../data/blob-store.js';
 
-const store = definePlugin({ name: 'test-store', kind: 'storage', createStore: () => referenceBlobStore() });
+const store = definePlugin({
+  name: 'test-store',
+  kind: 'storage',
+  createStore: () => referenceBlobStore(),
+});
 
 describe('plugin registry', () => {
   it('registers built-ins through the public API', () => {
@@ -20,7 +24,9 @@ describe('plugin registry', () => {
     [{ ...store, apiVersion: PLUGIN_API_VERSION + 1 }, /written for plugin API 2/],
   ])('refuses %j with PLUGIN_INVALID', (candidate, message) => {
     expect(() => createPluginRegistry([candidate])).toThrow(message);
-    expect(() => createPluginRegistry([candidate])).toThrow(expect.objectContaining({ code: 'PLUGIN_INVALID' }));
+    expect(() => createPluginRegistry([candidate])).toThrow(
+      expect.objectContaining({ code: 'PLUGIN_INVALID' }),
+    );
   });
 
   it('refuses a second plugin of the same kind and name', () => {
@@ -31,6 +37,8 @@ describe('plugin registry', () => {
 
   it('names what is registered when a plugin is missing', () => {
     const registry = createPluginRegistry([store]);
-    expect(() => registry.get('storage', 'nope')).toThrow(/no storage plugin 'nope' \(registered: test-store\)/);
+    expect(() => registry.get('storage', 'nope')).toThrow(
+      /no storage plugin 'nope' \(registered: test-store\)/,
+    );
   });
 });
