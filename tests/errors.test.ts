@@ -14,6 +14,7 @@ describe('error catalogue', () => {
       .filter((cells) => /^`[A-Z_]+`$/.test(cells[1] ?? ''));
     const documented = rows.map((cells) => cells[1]!.slice(1, -1));
     expect([...documented].sort()).toEqual([...ERROR_CODES].sort());
-    for (const cells of rows) expect(cells[3]?.length ?? 0, `${cells[1]} needs a fix`).toBeGreaterThan(10);
+    for (const cells of rows)
+      expect(cells[3]?.length ?? 0, `${cells[1]} needs a fix`).toBeGreaterThan(10);
   });
 });

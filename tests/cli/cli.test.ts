@@ -20,7 +20,9 @@ describe('menagerie CLI', () => {
   it('doctor exits 1 and names the problem when the schema is newer than the code', async () => {
     const dataDir = path.join(dir, 'future');
     const database = await openDatabase(path.join(dataDir, 'menagerie.db'));
-    database.sqlite.prepare("insert into kysely_migration (name, timestamp) values ('9999-future', 'x')").run();
+    database.sqlite
+      .prepare("insert into kysely_migration (name, timestamp) values ('9999-future', 'x')")
+      .run();
     await database.close();
     const result = runCli(['doctor'], { MENAGERIE_DATA_DIR: dataDir });
     expect(result.code).toBe(1);
@@ -41,7 +43,10 @@ describe('menagerie CLI', () => {
   it.each([
     [['ingest', '/no/such/dir'], /error INGEST_SOURCE_NOT_FOUND: no such file or folder/],
     [['ingest', AFHQ_MINI, '--val-fraction', '2'], /expected a number in \[0, 1\), got '2'/],
-    [['ingest', AFHQ_MINI, '--label-map', 'cat'], /error LABEL_INVALID: label map entry should be from=to/],
+    [
+      ['ingest', AFHQ_MINI, '--label-map', 'cat'],
+      /error LABEL_INVALID: label map entry should be from=to/,
+    ],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ])('%j fails with a clear message', (args, message) => {
     const result = runCli([...args, '--data-dir', path.join(dir, 'errors')]);
