@@ -2,7 +2,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.menagerie/', 'bench/.venv/', 'bench/.work/', 'test-results/', '.scratch/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.menagerie/',
+      'bench/.venv/',
+      'bench/.work/',
+      'test-results/',
+      '.scratch/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
