@@ -58,7 +58,10 @@ export async function probeImage(
   }
   try {
     // Decoding every pixel is what finds truncated data; the header alone looks fine.
+    // Every byte of entropy-coded data is still read (that is what finds a truncated
+    // file), but JPEG and WebP decode at reduced scale: no full-size pixel buffer.
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1 })
+      .resize(32, 32, { fit: 'inside' })
       .raw()
       .toBuffer();
   } catch (error) {
