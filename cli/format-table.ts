@@ -1,15 +1,23 @@
 import type { LabelSplitCount } from '../data/image-catalog.js';
 
-/** Right-aligns numbers, left-aligns the first column: a table that reads in a terminal. */
+/** Right-aligns numeric columns, left-aligns the rest: a table that reads in a terminal. */
 export function formatTable(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map(
+    (_, i) => i > 0 && rows.length > 0 && rows.every((r) => NUMBER.test(String(r[i] ?? ''))),
+  );
   return cells
     .map((r) =>
-      r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '),
+      r
+        .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
     )
     .join('\n');
 }
+
+const NUMBER = /^(-?[\d.,]+(e-?\d+)?%?|)$/;
 
 /** Counts per label × split, with totals, as printed after ingest and by `doctor`. */
 export function formatCounts(counts: readonly LabelSplitCount[]): string {

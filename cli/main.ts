@@ -4,12 +4,17 @@ import { registerDemo } from './commands/demo.js';
 import { registerDemoData } from './commands/demo-data.js';
 import { registerDoctor, registerGc } from './commands/doctor.js';
 import { registerIngest } from './commands/ingest.js';
+import { registerPlugins } from './commands/plugins.js';
 
 const program = new Command('menagerie')
   .description('Image classifiers from raw files to a served, versioned model')
   .option(
     '--data-dir <dir>',
     'database and blob store folder (env MENAGERIE_DATA_DIR, default .menagerie)',
+  )
+  .option(
+    '--config <file>',
+    'config file listing plugins (env MENAGERIE_CONFIG, default menagerie.config.{js,mjs,json})',
   )
   .showHelpAfterError()
   .exitOverride();
@@ -19,6 +24,7 @@ registerDemoData(program);
 registerIngest(program);
 registerDoctor(program);
 registerGc(program);
+registerPlugins(program);
 
 try {
   await program.parseAsync(process.argv);

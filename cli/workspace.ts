@@ -4,6 +4,7 @@ import { routeBlobStores, referenceBlobStore, type BlobStore } from '../data/blo
 import { openDatabase, type OpenDatabase } from '../data/database.js';
 import { MenagerieError } from '../data/errors.js';
 import { builtinPlugins } from '../plugins/builtins.js';
+import { findConfigFile, loadConfig } from '../plugins/plugin-config.js';
 import { createPluginRegistry, type PluginRegistry } from '../plugins/plugin-registry.js';
 
 export const DEFAULT_DATA_DIR = '.menagerie';
@@ -15,6 +16,10 @@ export interface Workspace {
   database: OpenDatabase;
   blobs: BlobStore;
   plugins: PluginRegistry;
+  /** Where each plugin came from: 'builtin' or the config entry that loaded it. */
+  pluginSources: Map<string, string>;
+  /** The config file read, if any. */
+  configFile?: string;
   close(): Promise<void>;
 }
 
@@ -24,7 +29,7 @@ export function resolveDataDir(flag?: string): string {
 }
 
 export async function openWorkspace(
-  options: { dataDir?: string; storage?: string } = {},
+  options: { dataDir?: string; storage?: string; config?: string; cwd?: string } = {},
 ): Promise<Workspace> {
   const dataDir = resolveDataDir(options.dataDir);
   try {
@@ -37,8 +42,33 @@ export async function openWorkspace(
     );
   }
   const plugins = createPluginRegistry(builtinPlugins());
+  const pluginSources = new Map(plugins.list().map((p) => [`${p.kind}:${p.name}`, 'builtin']));
+  const loaded = await loadConfig(findConfigFile(options.cwd ?? process.cwd(), options.config));
+  for (const { plugin, source } of loaded.plugins) {
+    try {
+      plugins.register(plugin);
+    } catch (error) {
+      if (error instanceof MenagerieError) {
+        throw new MenagerieError(
+          error.code,
+          `${error.message} (from '${source}' in ${loaded.file})`,
+        );
+      }
+      throw error;
+    }
+    const { kind, name } = plugin as { kind: string; name: string };
+    pluginSources.set(`${kind}:${name}`, source);
+  }
   const storage = plugins.get('storage', options.storage ?? DEFAULT_STORAGE);
   const database = await openDatabase(path.join(dataDir, 'menagerie.db'));
   const blobs = routeBlobStores(storage.createStore({ dataDir }), referenceBlobStore());
-  return { dataDir, database, blobs, plugins, close: () => database.close() };
+  return {
+    dataDir,
+    database,
+    blobs,
+    plugins,
+    pluginSources,
+    ...(loaded.file ? { configFile: loaded.file } : {}),
+    close: () => database.close(),
+  };
 }
