@@ -29,6 +29,8 @@ export const ERROR_CODES = [
   'PLUGIN_NAME_CLASH',
   'PLUGIN_NOT_FOUND',
   'TF_BACKEND_UNAVAILABLE',
+  'HP_INVALID',
+  'TUNING_TOO_MANY_FAILURES',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
