@@ -1,0 +1,107 @@
+import sharp from 'sharp';
+import { MenagerieError } from './errors.js';
+import type { InputSpec } from './input-spec.js';
+
+/** Only what is used, so both `import * as tf` and loadTensorflow()'s module fit. */
+type Tf = Pick<typeof import('@tensorflow/tfjs-node'), 'tensor4d'>;
+
+/**
+ * Bumped whenever decodeToPixels can produce different pixels for the same bytes (kernel,
+ * flattening, orientation), so pixel caches built by an older version are never reused.
+ */
+export const PREPROCESS_VERSION = 1;
+
+/**
+ * The resampling kernel, named rather than left to sharp's default so a sharp upgrade cannot
+ * silently change what models see. sharp already decodes JPEGs at a reduced DCT scale
+ * (shrink-on-load) before this kernel runs: measured on 512→64, 1.6 ms an image against
+ * 2.8–3.8 ms for a full decode, at 52 dB PSNR to the full-decode result; lanczos3 costs no
+ * more than cubic or linear here and is 6–14 dB closer to that reference.
+ */
+export const RESIZE_KERNEL = 'lanczos3' as const;
+
+/** Alpha is composited on white, as browsers show a transparent PNG. */
+const BACKGROUND = { r: 255, g: 255, b: 255 };
+
+/**
+ * Decodes image bytes into `spec.size × spec.size × 3` RGB pixels (row-major HWC uint8):
+ * EXIF orientation applied, alpha flattened on white, greyscale expanded, resized with
+ * `spec.fit`. The dataset loader and the inference engine both call it, so training and
+ * serving never resize differently. Throws IMAGE_UNREADABLE naming `name` when the bytes
+ * do not decode.
+ *
+ * ```ts
+ * import fs from 'node:fs/promises';
+ * import { decodeToPixels } from './data/preprocess.js';
+ *
+ * const spec = { size: 64, channels: 3, fit: 'fill', scale: 1 / 255, offset: 0 } as const;
+ * const pixels = await decodeToPixels(await fs.readFile('cat.jpg'), spec, 'cat.jpg');
+ * pixels.length; // 64 * 64 * 3
+ * ```
+ */
+export async function decodeToPixels(
+  bytes: Uint8Array,
+  spec: InputSpec,
+  name = 'image',
+): Promise<Uint8Array> {
+  let data: Buffer;
+  let info: sharp.OutputInfo;
+  try {
+    // sequentialRead: one top-to-bottom pass, no whole-image buffer before the shrink.
+    ({ data, info } = await sharp(bytes, { sequentialRead: true, failOn: 'truncated', pages: 1 })
+      .rotate()
+      .resize(spec.size, spec.size, { fit: spec.fit, kernel: RESIZE_KERNEL })
+      .flatten({ background: BACKGROUND })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true }));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new MenagerieError('IMAGE_UNREADABLE', `${name} does not decode: ${reason}`, {
+      cause: error,
+    });
+  }
+  if (info.width !== spec.size || info.height !== spec.size || info.channels !== 3) {
+    throw new MenagerieError(
+      'IMAGE_UNREADABLE',
+      `${name} decoded to ${info.width}×${info.height}×${info.channels}, expected ${spec.size}×${spec.size}×3`,
+    );
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * Writes `pixels` (uint8, 0–255) scaled by the spec into `out` from `offset`: v × scale +
+ * offset, in float32. The one place scaling happens, shared by training and serving.
+ */
+export function scalePixels(
+  pixels: Uint8Array,
+  spec: InputSpec,
+  out: Float32Array,
+  offset = 0,
+): void {
+  const { scale, offset: add } = spec;
+  for (let i = 0; i < pixels.length; i++) out[offset + i] = pixels[i]! * scale + add;
+}
+
+/**
+ * Stacks decoded images into one `[n, size, size, 3]` float32 tensor, scaled by the spec.
+ * The caller disposes it.
+ *
+ * ```ts
+ * const tf = await loadTensorflow();
+ * const xs = pixelsToTensor(tf, [pixels], spec); // [1, 64, 64, 3]
+ * ```
+ */
+export function pixelsToTensor(tf: Tf, pixels: readonly Uint8Array[], spec: InputSpec) {
+  const each = spec.size * spec.size * 3;
+  const values = new Float32Array(pixels.length * each);
+  pixels.forEach((p, i) => {
+    if (p.length !== each) {
+      throw new RangeError(`image ${i} has ${p.length} values, expected ${each} for the spec`);
+    }
+    scalePixels(p, spec, values, i * each);
+  });
+  return tf.tensor4d(values, [pixels.length, spec.size, spec.size, 3], 'float32');
+}

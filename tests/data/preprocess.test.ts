@@ -1,0 +1,143 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { isMenagerieError } from '../../data/errors.js';
+import type { InputSpec } from '../../data/input-spec.js';
+import { decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
+import { loadTensorflow } from '../../data/tensorflow.js';
+import { AFHQ_MINI } from '../helpers/fixtures.js';
+
+const spec = (size: number, fit: InputSpec['fit'] = 'fill'): InputSpec => ({
+  size,
+  channels: 3,
+  fit,
+  scale: 1 / 255,
+  offset: 0,
+});
+
+/** RGB of pixel (x, y) in HWC pixels of side `size`. */
+const at = (pixels: Uint8Array, size: number, x: number, y: number) =>
+  Array.from(pixels.subarray((y * size + x) * 3, (y * size + x) * 3 + 3));
+
+describe('decodeToPixels', () => {
+  it('decodes a real AFHQ JPEG and PNG to size×size×3 with varied content', async () => {
+    for (const file of ['cat/cat_001.jpg', 'dog/dog_012.png']) {
+      const pixels = await decodeToPixels(fs.readFileSync(path.join(AFHQ_MINI, file)), spec(64));
+      expect(pixels).toBeInstanceOf(Uint8Array);
+      expect(pixels.length).toBe(64 * 64 * 3);
+      expect(new Set(pixels).size).toBeGreaterThan(100);
+    }
+  });
+
+  it('gives the same pixels for the same bytes (the serving path equals the training path)', async () => {
+    const bytes = fs.readFileSync(path.join(AFHQ_MINI, 'wild/wild_001.jpg'));
+    const a = await decodeToPixels(bytes, spec(64));
+    const b = await decodeToPixels(bytes, spec(64));
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+
+  it('expands greyscale to three equal channels', async () => {
+    const grey = await sharp({
+      create: { width: 20, height: 20, channels: 3, background: { r: 90, g: 90, b: 90 } },
+    })
+      .toColourspace('b-w')
+      .png()
+      .toBuffer();
+    expect((await sharp(grey).metadata()).channels).toBe(1);
+    const pixels = await decodeToPixels(grey, spec(8));
+    expect(pixels.length).toBe(8 * 8 * 3);
+    expect(at(pixels, 8, 3, 3)).toEqual([90, 90, 90]);
+  });
+
+  it('flattens alpha on white', async () => {
+    const rgba = await sharp({
+      create: { width: 16, height: 16, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+    })
+      .png()
+      .toBuffer();
+    const pixels = await decodeToPixels(rgba, spec(8));
+    expect(pixels.length).toBe(8 * 8 * 3);
+    expect(at(pixels, 8, 4, 4)).toEqual([255, 255, 255]);
+  });
+
+  it('applies EXIF orientation before resizing', async () => {
+    // Stored landscape, left half red, right half blue; orientation 6 = rotate 90° clockwise.
+    const half = (r: number, b: number) =>
+      sharp({ create: { width: 40, height: 40, channels: 3, background: { r, g: 0, b } } })
+        .png()
+        .toBuffer();
+    const stored = await sharp({
+      create: { width: 80, height: 40, channels: 3, background: 'black' },
+    })
+      .composite([
+        { input: await half(255, 0), left: 0, top: 0 },
+        { input: await half(0, 255), left: 40, top: 0 },
+      ])
+      .jpeg({ quality: 95 })
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const pixels = await decodeToPixels(stored, spec(16));
+    const [r1, , b1] = at(pixels, 16, 8, 1);
+    const [r2, , b2] = at(pixels, 16, 8, 14);
+    // Upright it is portrait: red on top, blue below.
+    expect(r1).toBeGreaterThan(200);
+    expect(b1).toBeLessThan(60);
+    expect(b2).toBeGreaterThan(200);
+    expect(r2).toBeLessThan(60);
+  });
+
+  it('crops with fit cover and stretches with fit fill', async () => {
+    // 60×20: red | green | blue thirds. Cover keeps the middle (green); fill keeps all three.
+    const third = (r: number, g: number, b: number) =>
+      sharp({ create: { width: 20, height: 20, channels: 3, background: { r, g, b } } })
+        .png()
+        .toBuffer();
+    const wide = await sharp({
+      create: { width: 60, height: 20, channels: 3, background: 'black' },
+    })
+      .composite([
+        { input: await third(255, 0, 0), left: 0, top: 0 },
+        { input: await third(0, 255, 0), left: 20, top: 0 },
+        { input: await third(0, 0, 255), left: 40, top: 0 },
+      ])
+      .png()
+      .toBuffer();
+    const cover = await decodeToPixels(wide, spec(12, 'cover'));
+    expect(at(cover, 12, 0, 6)[1]).toBeGreaterThan(200);
+    const fill = await decodeToPixels(wide, spec(12, 'fill'));
+    expect(at(fill, 12, 0, 6)[0]).toBeGreaterThan(200);
+    expect(at(fill, 12, 11, 6)[2]).toBeGreaterThan(200);
+  });
+
+  it('throws IMAGE_UNREADABLE naming the image for corrupt bytes', async () => {
+    const full = fs.readFileSync(path.join(AFHQ_MINI, 'cat/cat_002.jpg'));
+    for (const bad of [Buffer.from('not an image'), full.subarray(0, full.length / 2)]) {
+      const error = await decodeToPixels(bad, spec(64), 'image 42').catch((e: unknown) => e);
+      expect(isMenagerieError(error, 'IMAGE_UNREADABLE')).toBe(true);
+      expect((error as Error).message).toContain('image 42');
+    }
+  });
+});
+
+describe('pixelsToTensor', () => {
+  it('stacks images and applies scale then offset', async () => {
+    const tf = await loadTensorflow();
+    const pixels = [new Uint8Array(2 * 2 * 3).fill(0), new Uint8Array(2 * 2 * 3).fill(255)];
+    const mobilenet: InputSpec = {
+      size: 2,
+      channels: 3,
+      fit: 'fill',
+      scale: 1 / 127.5,
+      offset: -1,
+    };
+    const xs = pixelsToTensor(tf, pixels, mobilenet);
+    expect(xs.shape).toEqual([2, 2, 2, 3]);
+    expect(xs.dtype).toBe('float32');
+    const values = xs.dataSync();
+    expect(values[0]).toBeCloseTo(-1, 6);
+    expect(values[values.length - 1]).toBeCloseTo(1, 6);
+    xs.dispose();
+    expect(() => pixelsToTensor(tf, [new Uint8Array(5)], mobilenet)).toThrow(RangeError);
+  });
+});
