@@ -4,6 +4,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerDemoData } from './commands/demo-data.js';
 import { registerDoctor, registerGc } from './commands/doctor.js';
 import { registerIngest } from './commands/ingest.js';
+import { registerModels } from './commands/models.js';
 import { registerPlugins } from './commands/plugins.js';
 
 const program = new Command('menagerie')
@@ -24,6 +25,7 @@ registerDemoData(program);
 registerIngest(program);
 registerDoctor(program);
 registerGc(program);
+registerModels(program);
 registerPlugins(program);
 
 try {

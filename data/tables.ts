@@ -32,9 +32,94 @@ export interface ImageTable {
   added_at: number;
 }
 
+export const MODEL_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+export type ModelStage = (typeof MODEL_STAGES)[number];
+export const MODEL_VERSION_STATUSES = ['PENDING', 'READY', 'FAILED'] as const;
+export type ModelVersionStatus = (typeof MODEL_VERSION_STATUSES)[number];
+
+export interface RegisteredModelTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  /** Highest version number issued; deleted versions' numbers are never reused. */
+  last_version: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RegisteredModelTagTable {
+  model_id: number;
+  key: string;
+  value: string;
+}
+
+export interface ModelVersionTable {
+  id: Generated<number>;
+  model_id: number;
+  /** 1, 2, … per registered model. */
+  version: number;
+  /** The tracking run that produced it; kept (unlinked) if the run is deleted. */
+  run_id: string | null;
+  /** Artifact URI of the saved model folder. */
+  source: string;
+  plugin: string;
+  plugin_version: string | null;
+  /** JSON of the InputSpec the model was trained with. */
+  input_spec: string;
+  /** JSON array of class names in output order. */
+  labels: string;
+  /** JSON object of the run's final metrics when registered. */
+  metrics: Generated<string>;
+  status: ModelVersionStatus;
+  status_message: string | null;
+  stage: Generated<ModelStage>;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+  created_by: string | null;
+}
+
+export interface ModelVersionTagTable {
+  version_id: number;
+  key: string;
+  value: string;
+}
+
+export interface ModelAliasTable {
+  model_id: number;
+  alias: string;
+  version: number;
+  updated_at: number;
+}
+
+export type StageTransitionAction = 'create' | 'stage' | 'alias_set' | 'alias_delete' | 'delete';
+
+export interface StageTransitionTable {
+  id: Generated<number>;
+  /** Shared by the rows one atomic change wrote (a promotion writes several). */
+  change_id: string;
+  model_id: number;
+  version: number;
+  action: StageTransitionAction;
+  from_stage: string | null;
+  to_stage: string | null;
+  alias: string | null;
+  /** For alias moves: the version the alias pointed to before. */
+  previous_version: number | null;
+  user: string;
+  at: number;
+  comment: string | null;
+}
+
 export interface Database {
   labels: LabelTable;
   images: ImageTable;
+  registered_models: RegisteredModelTable;
+  registered_model_tags: RegisteredModelTagTable;
+  model_versions: ModelVersionTable;
+  model_version_tags: ModelVersionTagTable;
+  model_aliases: ModelAliasTable;
+  stage_transitions: StageTransitionTable;
 }
 
 export type LabelRow = Selectable<LabelTable>;

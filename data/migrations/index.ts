@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as labelsImages from './0001-labels-images.js';
+import * as registry from './0003-registry.js';
 
 /**
  * Every migration, in order. Names sort in application order; a released name never
@@ -7,4 +8,5 @@ import * as labelsImages from './0001-labels-images.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001-labels-images': labelsImages,
+  '0003-registry': registry,
 };

@@ -12,7 +12,7 @@ describe('menagerie CLI', () => {
     const result = runCli(['doctor', '--data-dir', path.join(dir, 'ok')]);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(/ok\s+tensorflow\s+backend tensorflow, TensorFlow 2\.\d+/);
-    expect(result.stdout).toMatch(/ok\s+database\s+.*menagerie\.db, schema 0001/);
+    expect(result.stdout).toMatch(/ok\s+database\s+.*menagerie\.db, schema \d{4}-[a-z-]+/);
     expect(result.stdout).toMatch(/ok\s+blob store/);
     expect(result.stdout).toMatch(/storage menagerie:local-fs/);
   });
