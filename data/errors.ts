@@ -45,6 +45,7 @@ export const ERROR_CODES = [
   'MODEL_ARTIFACT_INVALID',
   'HP_INVALID',
   'TUNING_TOO_MANY_FAILURES',
+  'TUNING_STATE_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

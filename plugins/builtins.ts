@@ -1,7 +1,17 @@
 import type { Plugin } from './plugin.js';
 import { localFsStorage } from './storage/local-fs.js';
+import { bayesianOptimizationTuner } from './tuners/bayesian-optimization.js';
+import { gridSearchTuner } from './tuners/grid-search.js';
+import { hyperbandTuner } from './tuners/hyperband.js';
+import { randomSearchTuner } from './tuners/random-search.js';
 
 /** The plugins Menagerie ships, registered through the same API as anyone else's. */
 export function builtinPlugins(): Plugin[] {
-  return [localFsStorage()];
+  return [
+    localFsStorage(),
+    randomSearchTuner(),
+    gridSearchTuner(),
+    hyperbandTuner(),
+    bayesianOptimizationTuner(),
+  ];
 }

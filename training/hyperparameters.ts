@@ -308,6 +308,8 @@ export interface TrialProposal {
  * ```
  */
 export interface Oracle {
+  /** The objective's direction, so callers can rank results without the options. */
+  readonly direction?: 'min' | 'max';
   /** The next trial, or null when the search is done. */
   next(): TrialProposal | null;
   report(result: TrialResult): void;
