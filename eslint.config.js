@@ -10,6 +10,7 @@ export default tseslint.config(
       'bench/.work/',
       'test-results/',
       '.scratch/',
+      'server/playground/dist/',
     ],
   },
   js.configs.recommended,

@@ -1,9 +1,15 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
 // .ci/run reads the JSON report for its `N passed, N failed` line.
 const json = process.env.MENAGERIE_VITEST_JSON;
 
 export default defineConfig({
+  resolve: {
+    // Node loads graphql's CommonJS entry for type-graphql and Apollo; Vite would give our
+    // own files its .mjs twin, and two copies of graphql fail each other's instanceof checks.
+    alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }],
+  },
   test: {
     include: ['tests/**/*.test.ts'],
     // Native TensorFlow and sharp each keep thread pools; forks isolate them per file.

@@ -1,0 +1,53 @@
+import 'reflect-metadata';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, type ClassType, type NonEmptyArray, type PubSub } from 'type-graphql';
+import { guardMutations } from './access.js';
+import { ImageResolver } from './resolvers/image-resolver.js';
+import { LabelResolver } from './resolvers/label-resolver.js';
+
+/**
+ * Every resolver class the API serves. A new part of the API adds its resolver here (and
+ * its services to MenagerieServices); `npm run schema` then rewrites schema.graphql.
+ */
+export const RESOLVERS: NonEmptyArray<ClassType> = [ImageResolver, LabelResolver];
+
+/**
+ * Builds the executable schema from resolver classes, with every mutation behind the
+ * access guard. Tests, the server and the SDL file all come from this one function.
+ *
+ * ```ts
+ * const schema = await buildMenagerieSchema();
+ * console.log(printMenagerieSchema(schema));
+ * ```
+ */
+export async function buildMenagerieSchema(
+  resolvers: NonEmptyArray<ClassType> = RESOLVERS,
+): Promise<GraphQLSchema> {
+  const schema = await buildSchema({
+    resolvers,
+    validate: false,
+    emitSchemaFile: false,
+    pubSub: NO_TOPICS,
+  });
+  guardMutations(schema);
+  return schema;
+}
+
+/**
+ * type-graphql insists on a PubSub once there is a subscription. Ours subscribe through
+ * `context.services.events` (`@Subscription({ subscribe })`), so the schema holds no
+ * process-wide channel; `topics:` subscriptions fail loudly instead.
+ */
+const NO_TOPICS: PubSub = {
+  publish() {
+    throw new Error('publish through context.services.events');
+  },
+  subscribe() {
+    throw new Error('use @Subscription({ subscribe }) with context.services.events, not topics');
+  },
+};
+
+/** The SDL, types sorted by name so additions make small diffs. */
+export function printMenagerieSchema(schema: GraphQLSchema): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

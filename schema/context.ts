@@ -1,0 +1,50 @@
+import type { BlobStore } from '../data/blob-store.js';
+import type { OpenDatabase } from '../data/database.js';
+import type { CatalogImage } from '../data/image-catalog.js';
+import type { ImageService, LabelSummary } from '../data/image-service.js';
+import type { EventHub } from './event-hub.js';
+
+/** Token roles, each allowed what the ones before it are: read < write < admin. */
+export const ROLES = ['read', 'write', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Topics carried to subscribers. Add a topic here and publish it from a service. */
+export interface MenagerieEvents {
+  imageAdded: CatalogImage;
+}
+
+/**
+ * What resolvers call. Resolvers translate between GraphQL and these; the services
+ * decide. Later parts add theirs here (tracking store, model registry, inference engine)
+ * and pass them to createServer.
+ */
+export interface MenagerieServices {
+  database: OpenDatabase;
+  blobs: BlobStore;
+  images: ImageService;
+  events: EventHub<MenagerieEvents>;
+}
+
+/** The context every resolver receives, over HTTP and over WebSocket alike. */
+export interface GraphQLContext {
+  services: MenagerieServices;
+  /** The role of the caller's bearer token; null when it sent none. */
+  role: Role | null;
+  /** The server refuses every mutation but public ones (predict). */
+  readOnly: boolean;
+  requestId: string;
+  /** Per-request caches, so a page of 1,000 images reads the labels once. */
+  loaders: RequestLoaders;
+}
+
+export interface RequestLoaders {
+  labelsById(): Promise<Map<number, LabelSummary>>;
+}
+
+export function createRequestLoaders(services: MenagerieServices): RequestLoaders {
+  let labels: Promise<Map<number, LabelSummary>> | undefined;
+  return {
+    labelsById: () =>
+      (labels ??= services.images.labels().then((all) => new Map(all.map((l) => [l.id, l])))),
+  };
+}

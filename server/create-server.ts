@@ -1,0 +1,365 @@
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { GraphQLError, parse, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
+import { useServer } from 'graphql-ws/use/ws';
+import type { ClassType, NonEmptyArray } from 'type-graphql';
+import { WebSocketServer } from 'ws';
+import type { BlobStore } from '../data/blob-store.js';
+import type { OpenDatabase } from '../data/database.js';
+import { isMenagerieError, MenagerieError } from '../data/errors.js';
+import { createImageService } from '../data/image-service.js';
+import { createThumbnailCache } from '../data/thumbnail-cache.js';
+import { buildMenagerieSchema, RESOLVERS } from '../schema/build-schema.js';
+import {
+  createRequestLoaders,
+  type GraphQLContext,
+  type MenagerieEvents,
+  type MenagerieServices,
+  type Role,
+} from '../schema/context.js';
+import { createEventHub } from '../schema/event-hub.js';
+import { uploadError } from '../schema/upload.js';
+import { createAuthenticator, parseTokens, type ApiToken } from './auth.js';
+import { formatError, HTTP_STATUS, toGraphQLError } from './error-format.js';
+import { databaseReadiness, healthRoutes, type ReadinessCheck } from './health.js';
+import { imageRoutes } from './image-routes.js';
+import { playgroundRoutes, type PlaygroundOptions } from './playground.js';
+import { checkQueryLimits, DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-limits.js';
+import { jsonLogger, requestLogging, requestStore, type Logger } from './request-log.js';
+
+export const GRAPHQL_PATH = '/graphql';
+export const DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024;
+export const DEFAULT_MAX_FILES = 10;
+
+export interface ServerConfig {
+  /** Default 4000; 0 picks a free port (tests). */
+  port?: number;
+  /** Default 127.0.0.1: exposing the server is a decision, not a default. */
+  host?: string;
+  /** Bearer tokens, added to those in `MENAGERIE_TOKENS` (`role:token,…`). */
+  tokens?: readonly ApiToken[];
+  /** Refuse every mutation but public ones (predict). */
+  readOnly?: boolean;
+  /** Per uploaded file, in bytes (default 10 MB). */
+  maxFileSize?: number;
+  /** Files per request (default 10). */
+  maxFiles?: number;
+  /** Pixel limit for uploaded images (default data/image-probe's). */
+  maxPixels?: number;
+  limits?: Partial<QueryLimits>;
+  /** Receives one entry per request; default JSON lines on stdout. */
+  logger?: Logger;
+  /** Checks `/readyz` runs besides the database's. */
+  readiness?: readonly ReadinessCheck[];
+  /** GraphiQL for browsers at /graphql (default on). */
+  playground?: boolean | PlaygroundOptions;
+  /** How long close() waits for in-flight requests before cutting them (default 10 s). */
+  shutdownGraceMs?: number;
+}
+
+export interface ServerOptions {
+  workspace: { dataDir: string; database: OpenDatabase; blobs: BlobStore };
+  config?: ServerConfig;
+  /** Resolver classes; default every resolver in schema/build-schema.ts. */
+  resolvers?: NonEmptyArray<ClassType>;
+  /** Services added to or replacing the defaults, for parts that bring their own. */
+  services?: Partial<MenagerieServices>;
+}
+
+export interface MenagerieServer {
+  app: express.Express;
+  httpServer: http.Server;
+  /** The GraphQL endpoint, e.g. `http://127.0.0.1:4000/graphql`. */
+  url: string;
+  schema: GraphQLSchema;
+  services: MenagerieServices;
+  /** Adds a `/readyz` check, e.g. once the inference engine exists. */
+  addReadinessCheck(check: ReadinessCheck): void;
+  /** Stops accepting connections, lets in-flight requests finish, then closes sockets. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the GraphQL API, the image routes, health probes and the playground on one HTTP
+ * server, with subscriptions over WebSocket at the same path.
+ *
+ * ```ts
+ * const workspace = await openWorkspace();
+ * const server = await createServer({ workspace, config: { port: 4000, tokens: [{ role: 'admin', token }] } });
+ * console.log(server.url);
+ * await server.close();
+ * ```
+ */
+export async function createServer(options: ServerOptions): Promise<MenagerieServer> {
+  const { workspace } = options;
+  const config = options.config ?? {};
+  const log = config.logger ?? jsonLogger;
+  const limits: QueryLimits = { ...DEFAULT_QUERY_LIMITS, ...config.limits };
+  const authenticate = createAuthenticator([
+    ...(config.tokens ?? []),
+    ...parseTokens(process.env.MENAGERIE_TOKENS),
+  ]);
+  const readOnly = config.readOnly ?? false;
+
+  const services: MenagerieServices = {
+    database: workspace.database,
+    blobs: workspace.blobs,
+    images: createImageService(workspace, { maxPixels: config.maxPixels }),
+    events: createEventHub<MenagerieEvents>(),
+    ...options.services,
+  };
+  const thumbnails = createThumbnailCache({
+    folder: path.join(workspace.dataDir, 'thumbs'),
+    read: (image) => services.images.bytes(image),
+  });
+  const readiness: ReadinessCheck[] = [
+    databaseReadiness(workspace.database),
+    ...(config.readiness ?? []),
+  ];
+
+  const schema = await buildMenagerieSchema(options.resolvers ?? RESOLVERS);
+  const contextFor = (role: Role | null): GraphQLContext => ({
+    services,
+    role,
+    readOnly,
+    requestId: requestStore.getStore()?.id ?? 'ws',
+    loaders: createRequestLoaders(services),
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  const httpServer = http.createServer(app);
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const wsCleanup = useServer(
+    {
+      schema,
+      onConnect: (ctx) => {
+        try {
+          authenticate(connectionAuthorization(ctx.connectionParams));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      onSubscribe: (ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] => {
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        const variables = payload.variables ?? {};
+        const tooBig = checkQueryLimits(schema, document, payload.operationName, variables, limits);
+        if (tooBig) return [tooBig];
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: variables,
+          contextValue: contextFor(authenticate(connectionAuthorization(ctx.connectionParams))),
+        };
+      },
+    },
+    wsServer,
+  );
+
+  const queryLimitsPlugin: ApolloServerPlugin<GraphQLContext> = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ request, document, operationName }) {
+          const state = requestStore.getStore();
+          if (state && operationName) state.operation = operationName;
+          const error = checkQueryLimits(
+            schema,
+            document,
+            request.operationName,
+            request.variables,
+            limits,
+          );
+          if (error) throw error;
+        },
+      };
+    },
+  };
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    csrfPrevention: true,
+    formatError,
+    includeStacktraceInErrorResponses: process.env.NODE_ENV === 'development',
+    introspection: true,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({
+        httpServer,
+        stopGracePeriodMillis: config.shutdownGraceMs ?? 10_000,
+      }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
+      ApolloServerPluginLandingPageDisabled(),
+      queryLimitsPlugin,
+    ],
+  });
+  await apollo.start();
+
+  app.use(requestLogging(log));
+  app.use(healthRoutes(() => readiness));
+  app.use(imageRoutes({ images: services.images, thumbnails }));
+  if (config.playground !== false) {
+    app.use(playgroundRoutes(GRAPHQL_PATH, config.playground === true ? {} : config.playground));
+  }
+  app.use(
+    GRAPHQL_PATH,
+    requirePreflight,
+    graphqlUploadExpress({
+      maxFileSize: config.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
+      maxFiles: config.maxFiles ?? DEFAULT_MAX_FILES,
+    }),
+    express.json({ limit: '1mb' }),
+    (req: Request, _res: Response, next: NextFunction) => {
+      // Apollo insists on a parsed body; GET requests have none.
+      if (!('body' in req)) (req as { body?: unknown }).body = undefined;
+      next();
+    },
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        try {
+          return contextFor(authenticate(req.headers.authorization));
+        } catch (error) {
+          throw isMenagerieError(error) ? toGraphQLError(error) : error;
+        }
+      },
+    }),
+  );
+  app.use(graphqlErrorHandler);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port ?? 4000, config.host ?? '127.0.0.1', () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const address = httpServer.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    httpServer,
+    url: `http://${host}:${address.port}${GRAPHQL_PATH}`,
+    schema,
+    services,
+    addReadinessCheck: (check) => {
+      readiness.push(check);
+    },
+    close: () => (closing ??= apollo.stop()),
+  };
+}
+
+function connectionAuthorization(params: Readonly<Record<string, unknown>> | undefined) {
+  const value = params?.['authorization'] ?? params?.['Authorization'];
+  return typeof value === 'string' ? value : undefined;
+}
+
+const SIMPLE_CONTENT_TYPES = [
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'text/plain',
+];
+
+/**
+ * Apollo's CSRF rule, applied before the multipart parser so a forged upload is refused
+ * before any of its bytes are buffered: a request a browser sends without a preflight
+ * (a simple content type, or none) must carry `apollo-require-preflight` or
+ * `x-apollo-operation-name`.
+ */
+function requirePreflight(req: Request, res: Response, next: NextFunction): void {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return typeof value === 'string' && value.length > 0;
+  };
+  const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  const preflighted =
+    header('apollo-require-preflight') ||
+    header('x-apollo-operation-name') ||
+    (type !== undefined && !SIMPLE_CONTENT_TYPES.includes(type));
+  if (preflighted) {
+    next();
+    return;
+  }
+  sendGraphQLError(
+    res,
+    400,
+    new MenagerieError(
+      'CSRF_PREFLIGHT_REQUIRED',
+      'this request could be a cross-site request forgery: send the header ' +
+        "'apollo-require-preflight: true' (uploads, GET queries) or a JSON content type",
+    ),
+  );
+}
+
+/** Errors raised before Apollo runs: the JSON parser's and the multipart parser's. */
+function graphqlErrorHandler(error: unknown, _req: Request, res: Response, next: NextFunction) {
+  if (res.headersSent) {
+    next(error);
+    return;
+  }
+  const parserType = (error as { type?: unknown } | null)?.type;
+  const status = (error as { status?: unknown } | null)?.status;
+  if (parserType === 'entity.parse.failed') {
+    sendGraphQLError(
+      res,
+      400,
+      new MenagerieError('BAD_REQUEST', 'the request body is not valid JSON'),
+    );
+  } else if (parserType === 'entity.too.large') {
+    sendGraphQLError(res, 413, new MenagerieError('BAD_REQUEST', 'the request body is over 1 MB'));
+  } else if (typeof status === 'number' && status >= 400 && status < 500) {
+    const coded = uploadError(error);
+    sendGraphQLError(res, HTTP_STATUS[coded.code] ?? 400, coded);
+  } else {
+    const state = requestStore.getStore();
+    const cause = error instanceof Error ? error : new Error(String(error));
+    if (state)
+      state.failure = { message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
+    sendGraphQLError(
+      res,
+      500,
+      new MenagerieError(
+        'INTERNAL_SERVER_ERROR',
+        `internal server error (request ${state?.id ?? 'unknown'})`,
+      ),
+    );
+  }
+}
+
+function sendGraphQLError(res: Response, status: number, error: MenagerieError): void {
+  const state = requestStore.getStore();
+  state?.errorCodes.push(error.code);
+  res.status(status).json({
+    errors: [
+      {
+        message: error.message,
+        extensions: { code: error.code, ...(state ? { requestId: state.id } : {}) },
+      },
+    ],
+  });
+}

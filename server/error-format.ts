@@ -1,0 +1,85 @@
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError } from 'graphql';
+import { ERROR_CODES, MenagerieError, type ErrorCode } from '../data/errors.js';
+import { uploadError } from '../schema/upload.js';
+import { requestStore } from './request-log.js';
+
+/** Apollo's and type-graphql's own codes, renamed into our catalogue. */
+const RENAMED: Readonly<Record<string, ErrorCode>> = {
+  GRAPHQL_PARSE_FAILED: 'QUERY_PARSE_FAILED',
+  GRAPHQL_VALIDATION_FAILED: 'QUERY_INVALID',
+  UNAUTHORIZED: 'FORBIDDEN',
+  OPERATION_RESOLUTION_FAILURE: 'BAD_REQUEST',
+  PERSISTED_QUERY_NOT_FOUND: 'BAD_REQUEST',
+  PERSISTED_QUERY_NOT_SUPPORTED: 'BAD_REQUEST',
+};
+
+/** HTTP status for request-level failures (resolver errors stay 200, per GraphQL over HTTP). */
+export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  UPLOAD_TOO_LARGE: 413,
+  UPLOAD_TOO_MANY_FILES: 413,
+};
+
+const isCatalogued = (code: unknown): code is ErrorCode =>
+  typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
+
+/**
+ * Apollo's `formatError`: every error leaves with a catalogued `extensions.code` and the
+ * request id; anything unexpected is masked as INTERNAL_SERVER_ERROR, its message and
+ * stack kept for the log line only. Stack traces reach clients only in development.
+ */
+export function formatError(
+  formatted: GraphQLFormattedError,
+  error: unknown,
+): GraphQLFormattedError {
+  const state = requestStore.getStore();
+  const original = unwrapResolverError(error);
+  const dev = process.env.NODE_ENV === 'development';
+  const known = classify(formatted, original);
+  const code = known?.code ?? 'INTERNAL_SERVER_ERROR';
+  if (!known && state) {
+    const cause = original instanceof Error ? original : new Error(String(original));
+    state.failure = { message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
+  }
+  state?.errorCodes.push(code);
+  const extensions: Record<string, unknown> = { code };
+  if (state) extensions['requestId'] = state.id;
+  if (dev && formatted.extensions?.['stacktrace'])
+    extensions['stacktrace'] = formatted.extensions['stacktrace'];
+  return {
+    message: known?.message ?? `internal server error (request ${state?.id ?? 'unknown'})`,
+    ...(formatted.locations ? { locations: formatted.locations } : {}),
+    ...(formatted.path ? { path: formatted.path } : {}),
+    extensions,
+  };
+}
+
+function classify(
+  formatted: GraphQLFormattedError,
+  original: unknown,
+): { code: ErrorCode; message: string } | null {
+  if (original instanceof MenagerieError) return { code: original.code, message: original.message };
+  const status = (original as { status?: unknown } | null)?.status;
+  if (!(original instanceof GraphQLError) && typeof status === 'number' && status < 500) {
+    const coded = uploadError(original);
+    return { code: coded.code, message: coded.message };
+  }
+  const given = formatted.extensions?.['code'];
+  const code = typeof given === 'string' ? (RENAMED[given] ?? given) : undefined;
+  // Apollo labels every uncoded error INTERNAL_SERVER_ERROR: those are the ones we mask.
+  if (isCatalogued(code) && code !== 'INTERNAL_SERVER_ERROR')
+    return { code, message: formatted.message };
+  return null;
+}
+
+/** A MenagerieError as a GraphQLError, for code paths outside resolvers (context, HTTP). */
+export function toGraphQLError(error: MenagerieError): GraphQLError {
+  const status = HTTP_STATUS[error.code];
+  return new GraphQLError(error.message, {
+    originalError: error,
+    extensions: { code: error.code, ...(status ? { http: { status } } : {}) },
+  });
+}

@@ -1,0 +1,116 @@
+import type { Request, Response, Router } from 'express';
+import express from 'express';
+import { isMenagerieError, MenagerieError, type ErrorCode } from '../data/errors.js';
+import type { CatalogImage } from '../data/image-catalog.js';
+import type { ImageService } from '../data/image-service.js';
+import type { ThumbnailCache } from '../data/thumbnail-cache.js';
+import { clampThumbnailSize, DEFAULT_THUMBNAIL_SIZE } from '../data/thumbnail-cache.js';
+import { parseId } from '../schema/ids.js';
+import { requestStore } from './request-log.js';
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+};
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  BAD_USER_INPUT: 400,
+  IMAGE_NOT_FOUND: 404,
+  BLOB_NOT_FOUND: 404,
+};
+
+/**
+ * `GET /images/:id` (the original bytes) and `GET /images/:id/thumb?size=` (WebP). The id
+ * is the only client input that selects a file, and it must be a positive integer: it
+ * picks a row, and the row's content hash picks the bytes. Responses are immutable (an
+ * id's bytes never change), with a strong ETag of the sha256.
+ */
+export function imageRoutes(deps: { images: ImageService; thumbnails: ThumbnailCache }): Router {
+  const router = express.Router();
+
+  const find = async (req: Request): Promise<CatalogImage> => {
+    let id: number;
+    try {
+      id = parseId(String(req.params['id']), 'image id');
+    } catch (error) {
+      throw new MenagerieError('BAD_REQUEST', (error as Error).message);
+    }
+    const image = await deps.images.get(id);
+    if (!image) throw new MenagerieError('IMAGE_NOT_FOUND', `no image has id ${id}`);
+    return image;
+  };
+
+  const send = (
+    req: Request,
+    res: Response,
+    etag: string,
+    type: string,
+    bytes?: () => Promise<Buffer>,
+  ) => {
+    res.setHeader('etag', etag);
+    res.setHeader('cache-control', 'public, max-age=31536000, immutable');
+    res.setHeader('x-content-type-options', 'nosniff');
+    const match = req.headers['if-none-match'];
+    if (match && match.split(',').some((tag) => tag.trim() === etag || tag.trim() === '*')) {
+      res.status(304).end();
+      return null;
+    }
+    res.type(type);
+    return bytes;
+  };
+
+  router.get('/images/:id', async (req, res) => {
+    try {
+      const image = await find(req);
+      const read = send(
+        req,
+        res,
+        `"${image.sha256}"`,
+        CONTENT_TYPES[image.format] ?? 'application/octet-stream',
+        () => deps.images.bytes(image),
+      );
+      if (read) res.send(await read());
+    } catch (error) {
+      sendError(res, error);
+    }
+  });
+
+  router.get('/images/:id/thumb', async (req, res) => {
+    try {
+      const image = await find(req);
+      const raw = Number(req.query['size'] ?? DEFAULT_THUMBNAIL_SIZE);
+      const size = clampThumbnailSize(raw);
+      const read = send(req, res, `"${image.sha256}-${size}"`, 'image/webp', () =>
+        deps.thumbnails.get(image, size),
+      );
+      if (read) res.send(await read());
+    } catch (error) {
+      sendError(res, error);
+    }
+  });
+
+  return router;
+}
+
+/** Answers a non-GraphQL route's error as `{ error: { code, message } }`. */
+export function sendError(res: Response, error: unknown): void {
+  const state = requestStore.getStore();
+  const coded = isMenagerieError(error) && error.code !== 'INTERNAL_SERVER_ERROR';
+  const code: ErrorCode = coded ? error.code : 'INTERNAL_SERVER_ERROR';
+  if (!coded && state) {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    state.failure = { message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
+  }
+  state?.errorCodes.push(code);
+  const status = code === 'BAD_REQUEST' ? 400 : (STATUS[code] ?? (coded ? 400 : 500));
+  res.removeHeader('etag');
+  res.removeHeader('cache-control');
+  res.status(status).json({
+    error: {
+      code,
+      message: coded ? error.message : `internal server error (request ${state?.id ?? 'unknown'})`,
+      ...(state ? { requestId: state.id } : {}),
+    },
+  });
+}
