@@ -1,3 +1,5 @@
+import { cnnModel } from './models/cnn.js';
+import { mobilenetTransfer } from './models/mobilenet-transfer.js';
 import type { Plugin } from './plugin.js';
 import { localFsStorage } from './storage/local-fs.js';
 import { bayesianOptimizationTuner } from './tuners/bayesian-optimization.js';
@@ -9,6 +11,8 @@ import { randomSearchTuner } from './tuners/random-search.js';
 export function builtinPlugins(): Plugin[] {
   return [
     localFsStorage(),
+    cnnModel(),
+    mobilenetTransfer(),
     randomSearchTuner(),
     gridSearchTuner(),
     hyperbandTuner(),

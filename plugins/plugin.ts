@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-node';
 import type { BlobStore } from '../data/blob-store.js';
 import type { InputSpec } from '../data/input-spec.js';
+import type { loadTensorflow } from '../data/tensorflow.js';
 import type { HyperParameters } from '../training/hyperparameters.js';
 
 /** The plugin contract version this Menagerie implements; a plugin may pin the one it needs. */
@@ -47,7 +48,12 @@ export interface ModelBuildContext {
   /** The input spec `inputSpec(hp)` returned for these hyperparameters. */
   input: InputSpec;
   /** The TensorFlow module (native backend), so plugins need not import their own copy. */
-  tf: typeof tf;
+  tf: Awaited<ReturnType<typeof loadTensorflow>>;
+  /**
+   * Seed for weight initializers (`glorotUniform({ seed: seed + i })`), so a fixed training
+   * seed gives the same initial weights; undefined means unseeded.
+   */
+  seed?: number;
 }
 
 /**

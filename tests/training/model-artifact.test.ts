@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type * as TfNode from '@tensorflow/tfjs-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadTensorflow } from '../../data/tensorflow.js';
+import { cnnModel } from '../../plugins/models/cnn.js';
+import { HyperParameters } from '../../training/hyperparameters.js';
+import {
+  embeddingModel,
+  loadModelArtifact,
+  saveModelArtifact,
+  type ManifestInput,
+} from '../../training/model-artifact.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const tf = await loadTensorflow();
+const labels = ['cat', 'dog', 'wild'];
+
+async function savedCnn(dir: string) {
+  const plugin = cnnModel();
+  const hp = new HyperParameters({ dense_units: 64 });
+  plugin.space(hp);
+  const inputSpec = plugin.inputSpec(hp);
+  const model = await plugin.build(hp, { tf, labels, input: inputSpec, seed: 3 });
+  const manifest: ManifestInput = {
+    plugin: plugin.name,
+    pluginVersion: plugin.version ?? null,
+    labels,
+    inputSpec,
+    hyperparameters: hp.values,
+    embeddingLayer: plugin.embeddingLayer,
+    epoch: 2,
+    metrics: { val_accuracy: 0.9 },
+  };
+  const written = await saveModelArtifact(dir, model, manifest, { 'notes.txt': Buffer.from('hi') });
+  return { model, manifest, written };
+}
+
+describe('model artifact', () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+  const dir = () => {
+    const t = tempDir('menagerie-artifact-');
+    cleanups.push(t.remove);
+    return path.join(t.dir, 'model');
+  };
+
+  it('round-trips: same predictions, same embeddings, the manifest as written', async () => {
+    const where = dir();
+    const { model, manifest, written } = await savedCnn(where);
+    expect(fs.readdirSync(where).sort()).toEqual([
+      'menagerie.json',
+      'model.json',
+      'notes.txt',
+      'weights.bin',
+    ]);
+    expect(written.tfjsVersion).toBe(tf.version.tfjs);
+    expect(written.tensorflowVersion).toMatch(/^2\./);
+    const loaded = await loadModelArtifact(where);
+    expect(loaded.manifest).toEqual(written);
+    expect(loaded.manifest).toMatchObject(manifest);
+    const xs = tf.randomUniform([4, 64, 64, 3], 0, 1, 'float32', 1);
+    const [a, b] = [model, loaded.model].map((m) => m.predict(xs) as TfNode.Tensor);
+    expect(Array.from(await b!.data())).toEqual(Array.from(await a!.data()));
+    const embed = await embeddingModel(loaded.model, loaded.manifest.embeddingLayer);
+    const vectors = embed.predict(xs) as TfNode.Tensor;
+    expect(vectors.shape).toEqual([4, 64]);
+    tf.dispose([xs, a!, b!, vectors]);
+    model.dispose();
+    loaded.model.dispose();
+  });
+
+  it('replaces an existing artifact whole', async () => {
+    const where = dir();
+    const first = await savedCnn(where);
+    first.model.dispose();
+    const second = await savedCnn(where);
+    second.model.dispose();
+    expect(fs.readdirSync(path.dirname(where))).toEqual(['model']);
+  });
+
+  it.each([
+    [
+      'a missing manifest',
+      (d: string) => fs.rmSync(path.join(d, 'menagerie.json')),
+      /menagerie\.json cannot be read/,
+    ],
+    [
+      'a manifest that is not JSON',
+      (d: string) => fs.writeFileSync(path.join(d, 'menagerie.json'), '{'),
+      /not valid JSON/,
+    ],
+    [
+      'a manifest without labels',
+      (d: string) => {
+        const m = JSON.parse(fs.readFileSync(path.join(d, 'menagerie.json'), 'utf8'));
+        fs.writeFileSync(path.join(d, 'menagerie.json'), JSON.stringify({ ...m, labels: [] }));
+      },
+      /labels should be a non-empty list/,
+    ],
+    [
+      'labels that disagree with the model',
+      (d: string) => {
+        const m = JSON.parse(fs.readFileSync(path.join(d, 'menagerie.json'), 'utf8'));
+        fs.writeFileSync(
+          path.join(d, 'menagerie.json'),
+          JSON.stringify({ ...m, labels: ['a', 'b'] }),
+        );
+      },
+      /3 outputs, the manifest 2 labels/,
+    ],
+    [
+      'a missing model.json',
+      (d: string) => fs.rmSync(path.join(d, 'model.json')),
+      /does not load as a tfjs model/,
+    ],
+    [
+      'truncated weights',
+      (d: string) => fs.truncateSync(path.join(d, 'weights.bin'), 100),
+      /does not load as a tfjs model/,
+    ],
+  ])('refuses %s with MODEL_ARTIFACT_INVALID', async (_what, damage, message) => {
+    const where = dir();
+    const { model } = await savedCnn(where);
+    model.dispose();
+    damage(where);
+    const before = tf.memory().numTensors;
+    const error = await loadModelArtifact(where).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'MODEL_ARTIFACT_INVALID',
+      message: expect.stringMatching(message),
+    });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('names the layers when the embedding layer is unknown', async () => {
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ inputShape: [2], units: 2, name: 'only' })],
+    });
+    await expect(embeddingModel(model, 'nope')).rejects.toThrow(
+      /no layer 'nope' in the model \(layers: only\)/,
+    );
+    model.dispose();
+  });
+});

@@ -1,0 +1,60 @@
+import type { TrainingResult } from './trainer.js';
+
+/** What a training run reports when it starts. */
+export interface TrainingStart {
+  /** Hyperparameter values plus the run's settings (epochs, seed, batch size, plugin…). */
+  params: Record<string, string | number | boolean>;
+}
+
+/** Per-epoch extras beside the metrics. */
+export interface EpochInfo {
+  /** Learning rate the epoch trained with. */
+  lr: number;
+  /** Wall time of the epoch, validation included. */
+  seconds: number;
+}
+
+/** Per-batch extras, enough for a progress bar with an ETA. */
+export interface BatchInfo {
+  /** Batches in one epoch. */
+  batches: number;
+  /** Seconds since the epoch started. */
+  seconds: number;
+}
+
+/**
+ * Listens to a training run; the tracking store and the CLI's progress bar connect through
+ * it. Every hook is optional and may be async: the trainer awaits it, so a slow observer
+ * slows training rather than reordering events.
+ *
+ * ```ts
+ * import type { TrainingObserver } from './training/training-observer.js';
+ *
+ * const log: TrainingObserver = {
+ *   onEpochEnd: (epoch, metrics, { seconds }) =>
+ *     console.log(`epoch ${epoch + 1}: val_accuracy ${metrics.val_accuracy} (${seconds.toFixed(1)} s)`),
+ * };
+ * ```
+ */
+export interface TrainingObserver {
+  /** Before the first batch, once the model is built. */
+  onStart?(start: TrainingStart): void | Promise<void>;
+  /**
+   * After a batch, throttled (about 4 times a second, and the epoch's last batch). `epoch`
+   * and `batch` are 0-based; `loss` is the batch's training loss.
+   */
+  onBatchEnd?(epoch: number, batch: number, loss: number, info: BatchInfo): void | Promise<void>;
+  /**
+   * After each epoch's validation: `loss`, `accuracy`, `val_loss`, `val_accuracy`, `lr`.
+   * `epoch` is 0-based and counts from `initialEpoch`.
+   */
+  onEpochEnd?(
+    epoch: number,
+    metrics: Record<string, number>,
+    info: EpochInfo,
+  ): void | Promise<void>;
+  /** After the best model so far was written to `dir` (a complete, loadable artifact). */
+  onCheckpoint?(dir: string): void | Promise<void>;
+  /** Last, with the same result `trainModel` returns (also when it was aborted). */
+  onEnd?(result: TrainingResult): void | Promise<void>;
+}
