@@ -3,9 +3,11 @@ import { isMenagerieError } from '../data/errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDemoData } from './commands/demo-data.js';
 import { registerDoctor, registerGc } from './commands/doctor.js';
+import { registerExperiments } from './commands/experiments.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerModels } from './commands/models.js';
 import { registerPlugins } from './commands/plugins.js';
+import { registerRuns } from './commands/runs.js';
 
 const program = new Command('menagerie')
   .description('Image classifiers from raw files to a served, versioned model')
@@ -27,6 +29,8 @@ registerDoctor(program);
 registerGc(program);
 registerModels(program);
 registerPlugins(program);
+registerExperiments(program);
+registerRuns(program);
 
 try {
   await program.parseAsync(process.argv);

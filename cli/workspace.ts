@@ -6,6 +6,8 @@ import { MenagerieError } from '../data/errors.js';
 import { builtinPlugins } from '../plugins/builtins.js';
 import { findConfigFile, loadConfig } from '../plugins/plugin-config.js';
 import { createPluginRegistry, type PluginRegistry } from '../plugins/plugin-registry.js';
+import { failStaleRuns } from '../registry/stale-runs.js';
+import { createTrackingStore, type TrackingStore } from '../registry/tracking-store.js';
 
 export const DEFAULT_DATA_DIR = '.menagerie';
 export const DEFAULT_STORAGE = 'menagerie:local-fs';
@@ -16,6 +18,8 @@ export interface Workspace {
   database: OpenDatabase;
   blobs: BlobStore;
   plugins: PluginRegistry;
+  /** Experiments and runs; artifacts under `<dataDir>/artifacts`. */
+  tracking: TrackingStore;
   /** Where each plugin came from: 'builtin' or the config entry that loaded it. */
   pluginSources: Map<string, string>;
   /** The config file read, if any. */
@@ -62,11 +66,18 @@ export async function openWorkspace(
   const storage = plugins.get('storage', options.storage ?? DEFAULT_STORAGE);
   const database = await openDatabase(path.join(dataDir, 'menagerie.db'));
   const blobs = routeBlobStores(storage.createStore({ dataDir }), referenceBlobStore());
+  // A process killed mid-run leaves it RUNNING; every start settles such runs.
+  await failStaleRuns(database.db);
+  const tracking = createTrackingStore({
+    db: database.db,
+    artifactRoot: path.join(dataDir, 'artifacts'),
+  });
   return {
     dataDir,
     database,
     blobs,
     plugins,
+    tracking,
     pluginSources,
     ...(loaded.file ? { configFile: loaded.file } : {}),
     close: () => database.close(),

@@ -111,9 +111,86 @@ export interface StageTransitionTable {
   comment: string | null;
 }
 
+export const RUN_STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Soft delete, as MLflow's lifecycle_stage: deleted rows stay and can be restored. */
+export type Lifecycle = 'active' | 'deleted';
+
+export interface ExperimentTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  lifecycle: Generated<Lifecycle>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ExperimentTagTable {
+  experiment_id: number;
+  key: string;
+  value: string;
+}
+
+export interface RunTable {
+  /** 32 lowercase hex digits, as MLflow's run_id. */
+  id: string;
+  experiment_id: number;
+  name: string;
+  status: RunStatus;
+  start_time: number;
+  end_time: number | null;
+  /** The tuning run a trial belongs to. */
+  parent_run_id: string | null;
+  /** `file://` URL of the run's artifact folder. */
+  artifact_uri: string;
+  lifecycle: Generated<Lifecycle>;
+  /** Owner process of a RUNNING run, so a crashed owner can be told from a live one. */
+  owner_pid: number | null;
+  hostname: string | null;
+  heartbeat_at: number | null;
+}
+
+export interface ParamTable {
+  run_id: string;
+  key: string;
+  value: string;
+}
+
+export interface MetricTable {
+  id: Generated<number>;
+  run_id: string;
+  key: string;
+  /** Null stands for NaN: SQLite has none. Infinities are stored as they are. */
+  value: number | null;
+  step: number;
+  timestamp: number;
+}
+
+/** The value at the highest (step, timestamp) of each run's metric, kept by the writer. */
+export interface LatestMetricTable {
+  run_id: string;
+  key: string;
+  value: number | null;
+  step: number;
+  timestamp: number;
+}
+
+export interface RunTagTable {
+  run_id: string;
+  key: string;
+  value: string;
+}
+
 export interface Database {
   labels: LabelTable;
   images: ImageTable;
+  experiments: ExperimentTable;
+  experiment_tags: ExperimentTagTable;
+  runs: RunTable;
+  params: ParamTable;
+  metrics: MetricTable;
+  latest_metrics: LatestMetricTable;
+  run_tags: RunTagTable;
   registered_models: RegisteredModelTable;
   registered_model_tags: RegisteredModelTagTable;
   model_versions: ModelVersionTable;

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as labelsImages from './0001-labels-images.js';
+import * as tracking from './0002-tracking.js';
 import * as registry from './0003-registry.js';
 
 /**
@@ -8,5 +9,6 @@ import * as registry from './0003-registry.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001-labels-images': labelsImages,
+  '0002-tracking': tracking,
   '0003-registry': registry,
 };
