@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type MigrationProvider } from 'kysely';
+import * as sqliteVec from 'sqlite-vec';
 import { MenagerieError } from './errors.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './tables.js';
@@ -47,6 +48,8 @@ export async function openDatabase(
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+  // vec0 virtual tables hold image embeddings for similarity search (serving/embedding-store.ts).
+  sqliteVec.load(sqlite);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
     const schemaVersion = await prepareSchema(db, options.migrate ?? true);

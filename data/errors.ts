@@ -70,6 +70,10 @@ export const ERROR_CODES = [
   'HP_INVALID',
   'TUNING_TOO_MANY_FAILURES',
   'TUNING_STATE_INVALID',
+  'MODEL_NOT_SERVING',
+  'EMBEDDING_JOB_RUNNING',
+  'EMBEDDING_JOB_FAILED',
+  'SIMILAR_QUERY_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

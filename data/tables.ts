@@ -111,6 +111,27 @@ export interface StageTransitionTable {
   comment: string | null;
 }
 
+export const EMBEDDING_JOB_STATUSES = ['PENDING', 'RUNNING', 'READY', 'FAILED'] as const;
+export type EmbeddingJobStatus = (typeof EMBEDDING_JOB_STATUSES)[number];
+
+/** Progress of computing one model version's image embeddings into its vec0 table. */
+export interface EmbeddingJobTable {
+  id: Generated<number>;
+  model_version_id: number;
+  status: EmbeddingJobStatus;
+  /** Length of the embedding vectors; null until the job has loaded the model. */
+  dimension: number | null;
+  done: Generated<number>;
+  total: Generated<number>;
+  error: string | null;
+  /** The process computing it, so a killed job is told from a live one. */
+  pid: number | null;
+  hostname: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}
+
 export const RUN_STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 /** Soft delete, as MLflow's lifecycle_stage: deleted rows stay and can be restored. */
@@ -197,6 +218,7 @@ export interface Database {
   model_version_tags: ModelVersionTagTable;
   model_aliases: ModelAliasTable;
   stage_transitions: StageTransitionTable;
+  embedding_jobs: EmbeddingJobTable;
 }
 
 export type LabelRow = Selectable<LabelTable>;

@@ -1,0 +1,160 @@
+import { fileURLToPath } from 'node:url';
+import type * as TfNode from '@tensorflow/tfjs-node';
+import { MenagerieError } from '../data/errors.js';
+import type { InputSpec } from '../data/input-spec.js';
+import { pixelsToTensor } from '../data/preprocess.js';
+import { loadTensorflow } from '../data/tensorflow.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { loadModelThroughPlugin } from '../training/load-model.js';
+
+type Tf = typeof import('@tensorflow/tfjs-node');
+
+/** A registered model version, as serving names it. */
+export interface VersionRef {
+  name: string;
+  version: number;
+}
+
+/** What one forward pass gives for each image, in input order. */
+export interface ForwardResult {
+  /** Class probabilities in `labels` order. */
+  probabilities: Float32Array[];
+  /** The embedding layer's output, L2-normalised (cosine distance = 1 − dot product). */
+  embeddings: Float32Array[];
+}
+
+/**
+ * A model ready to serve: one tfjs model with two outputs, [probabilities, embedding], so
+ * a prediction and its embedding cost one forward pass. Its `inputSpec` is the one stored
+ * with the version; callers decode with `decodeToPixels(bytes, model.inputSpec)`.
+ */
+export interface ServedModel {
+  readonly ref: VersionRef;
+  readonly labels: readonly string[];
+  readonly inputSpec: InputSpec;
+  readonly embeddingSize: number;
+  /** One forward pass over decoded images (from `decodeToPixels` with `inputSpec`). */
+  forward(pixels: readonly Uint8Array[]): ForwardResult;
+  /** Frees the weights; the model is unusable afterwards. Idempotent. */
+  dispose(): void;
+}
+
+/**
+ * Wraps a classifier as a ServedModel, adding its embedding layer as a second output. The
+ * served model takes ownership: disposing it frees `model`'s weights.
+ *
+ * ```ts
+ * const served = createServedModel(tf, model, {
+ *   ref: { name: 'faces', version: 3 }, labels: ['cat', 'dog'], inputSpec, embeddingLayer: 'embedding',
+ * });
+ * const { probabilities, embeddings } = served.forward([pixels]);
+ * ```
+ */
+export function createServedModel(
+  tf: Tf,
+  model: TfNode.LayersModel,
+  options: {
+    ref: VersionRef;
+    labels: readonly string[];
+    inputSpec: InputSpec;
+    embeddingLayer: string;
+  },
+): ServedModel {
+  const layer = model.layers.find((l) => l.name === options.embeddingLayer);
+  const classes = model.outputs[0];
+  if (!layer || !classes) {
+    model.dispose();
+    throw new MenagerieError(
+      'MODEL_ARTIFACT_INVALID',
+      `${options.ref.name} version ${options.ref.version} has no layer '${options.embeddingLayer}' to embed with`,
+    );
+  }
+  const embedding = layer.output as TfNode.SymbolicTensor;
+  // Shares the classifier's weights; disposing it frees them (disposing both would fail).
+  const both = tf.model({ inputs: model.inputs, outputs: [classes, embedding] });
+  const embeddingSize = embedding.shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
+  const { inputSpec, labels } = options;
+  let disposed = false;
+  return {
+    ref: options.ref,
+    labels,
+    inputSpec,
+    embeddingSize,
+    forward(pixels) {
+      if (pixels.length === 0) return { probabilities: [], embeddings: [] };
+      const [probs, vectors] = tf.tidy(() => {
+        const xs = pixelsToTensor(tf, pixels, inputSpec);
+        const [p, e] = both.predict(xs) as TfNode.Tensor[];
+        const flat = e!.reshape([pixels.length, embeddingSize]);
+        // The epsilon keeps an all-zero embedding (dead ReLUs) at zero instead of NaN.
+        const unit = flat.div(flat.norm('euclidean', 1, true).add(1e-12));
+        return [p!.dataSync() as Float32Array, unit.dataSync() as Float32Array];
+      });
+      const k = labels.length;
+      return {
+        probabilities: pixels.map((_, i) => probs.slice(i * k, (i + 1) * k)),
+        embeddings: pixels.map((_, i) => vectors.slice(i * embeddingSize, (i + 1) * embeddingSize)),
+      };
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      both.dispose();
+    },
+  };
+}
+
+/** What loading a version needs from the registry's ModelVersion. */
+export interface ServableVersion extends VersionRef {
+  /** `file://` URI (or path) of the saved model folder. */
+  source: string;
+  labels: readonly string[];
+  inputSpec: InputSpec;
+}
+
+/**
+ * Loads a registered version's artifact through the model plugin that built it (see
+ * `loadModelThroughPlugin`) as a ServedModel. The artifact's manifest must
+ * agree with the registry on labels and input spec: a model fed differently from how it
+ * was trained is refused, not served.
+ *
+ * ```ts
+ * const version = await registry.getVersionByAlias('faces', 'champion');
+ * const served = await loadServedModel(version, workspace.plugins);
+ * ```
+ */
+export async function loadServedModel(
+  version: ServableVersion,
+  plugins: PluginRegistry,
+): Promise<ServedModel> {
+  const tf = await loadTensorflow();
+  const dir = version.source.startsWith('file:') ? fileURLToPath(version.source) : version.source;
+  const { model, manifest } = await loadModelThroughPlugin(plugins, dir);
+  const what = `${version.name} version ${version.version}`;
+  const mismatch =
+    JSON.stringify(manifest.labels) !== JSON.stringify(version.labels)
+      ? `labels ${JSON.stringify(manifest.labels)} in ${dir}, ${JSON.stringify(version.labels)} in the registry`
+      : !sameSpec(manifest.inputSpec, version.inputSpec)
+        ? `input spec ${JSON.stringify(manifest.inputSpec)} in ${dir}, ${JSON.stringify(version.inputSpec)} in the registry`
+        : null;
+  if (mismatch) {
+    model.dispose();
+    throw new MenagerieError('MODEL_ARTIFACT_INVALID', `${what}: ${mismatch}`);
+  }
+  return createServedModel(tf, model, {
+    ref: { name: version.name, version: version.version },
+    labels: version.labels,
+    inputSpec: version.inputSpec,
+    embeddingLayer: manifest.embeddingLayer,
+  });
+}
+
+function sameSpec(a: InputSpec, b: InputSpec): boolean {
+  return (
+    a.size === b.size &&
+    a.channels === b.channels &&
+    a.fit === b.fit &&
+    a.scale === b.scale &&
+    a.offset === b.offset
+  );
+}

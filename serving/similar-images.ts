@@ -1,0 +1,127 @@
+import type { OpenDatabase } from '../data/database.js';
+import { MenagerieError } from '../data/errors.js';
+import { findImageById, sampleImages } from '../data/image-catalog.js';
+import { getEmbeddingJob, modelVersionId } from './embedding-job.js';
+import { openEmbeddingStore } from './embedding-store.js';
+import type { VersionRef } from './served-model.js';
+
+export const MAX_SIMILAR = 100;
+
+export interface SimilarQuery {
+  /** The serving version: its embeddings are searched, and must be READY. */
+  version: VersionRef;
+  /** The query's embedding (from `engine.embed` or `predict(…, { embedding: true })`). */
+  embedding?: Float32Array;
+  /** Or an image already in the catalogue; it is left out of the answer. */
+  imageId?: number;
+  /** The label to search within: the predicted one; for `imageId` it defaults to the image's. */
+  label?: string;
+  /** How many images (1–100, default 10). */
+  k?: number;
+  /** Only images of `label` (default true). */
+  sameLabel?: boolean;
+}
+
+export interface SimilarImage {
+  imageId: number;
+  label: string;
+  /** Cosine distance to the query; null for random picks. */
+  distance: number | null;
+}
+
+export interface SimilarResult {
+  /** 'embedding': nearest by cosine distance; 'random': images of the label, picked at random. */
+  method: 'embedding' | 'random';
+  /** Why 'random' was used (embeddings missing, still computing, failed…). */
+  reason?: string;
+  images: SimilarImage[];
+}
+
+/**
+ * The images nearest to a query in the serving version's embedding space, nearest first,
+ * within the query's label unless `sameLabel` is false. Until that version's embeddings
+ * are READY it answers as the reference project did, with random images of the label,
+ * and says so in `method`.
+ *
+ * ```ts
+ * const p = await engine.predict(bytes, { embedding: true });
+ * const { method, images } = await similarImages(database, {
+ *   version: p.modelVersion, embedding: p.embedding, label: p.label, k: 10,
+ * });
+ * // method 'embedding': images[0] is the closest cat, with its cosine distance
+ * ```
+ */
+export async function similarImages(
+  database: OpenDatabase,
+  query: SimilarQuery,
+): Promise<SimilarResult> {
+  const k = query.k ?? 10;
+  const sameLabel = query.sameLabel ?? true;
+  if (!Number.isInteger(k) || k < 1 || k > MAX_SIMILAR)
+    throw invalid(`k should be a whole number from 1 to ${MAX_SIMILAR}, got ${k}`);
+  if (!query.embedding && query.imageId === undefined)
+    throw invalid('give the embedding of the query image or the id of a catalogue image');
+  let label = query.label;
+  if (query.imageId !== undefined) {
+    const image = await findImageById(database.db, query.imageId);
+    if (!image) throw new MenagerieError('IMAGE_NOT_FOUND', `no image has id ${query.imageId}`);
+    label ??= image.label;
+  }
+  if (label === undefined && sameLabel)
+    throw invalid('sameLabel needs a label: pass the predicted label');
+
+  const random = async (reason: string): Promise<SimilarResult> => {
+    if (label === undefined) throw invalid(`${reason}, and random images need a label`);
+    const rows = await sampleImages(database.db, {
+      label,
+      n: k,
+      ...(query.imageId !== undefined && { excludeIds: [query.imageId] }),
+    });
+    return {
+      method: 'random',
+      reason,
+      images: rows.map((r) => ({ imageId: r.id, label: r.label, distance: null })),
+    };
+  };
+
+  const { name, version } = query.version;
+  const job = await getEmbeddingJob(database.db, query.version);
+  if (job?.status !== 'READY' || job.dimension === null)
+    return random(
+      job
+        ? `embeddings of ${name} version ${version} are ${job.status}` +
+            (job.status === 'FAILED' ? ` (${job.error ?? 'no reason recorded'})` : '') +
+            (job.status === 'RUNNING' ? ` (${job.done}/${job.total})` : '')
+        : `embeddings of ${name} version ${version} were never computed`,
+    );
+  const store = openEmbeddingStore(
+    database.sqlite,
+    await modelVersionId(database.db, query.version),
+    {
+      dimension: job.dimension,
+    },
+  );
+  if (!store) return random(`the embedding table of ${name} version ${version} is missing`);
+  let vector = query.embedding ?? null;
+  if (vector === null) {
+    vector = store.get(query.imageId!);
+    if (vector === null) return random(`image ${query.imageId} was added after the embeddings`);
+  }
+  if (vector.length !== store.dimension)
+    throw invalid(
+      `the embedding has ${vector.length} values; ${name} version ${version} embeds in ${store.dimension}`,
+    );
+  const extra = query.imageId !== undefined ? 1 : 0;
+  const neighbours = store
+    .nearest(vector, { k: k + extra, ...(sameLabel && { label: label! }) })
+    .filter((n) => n.imageId !== query.imageId)
+    .slice(0, k);
+  return {
+    method: 'embedding',
+    images: neighbours.map((n) => ({ imageId: n.imageId, label: n.label, distance: n.distance })),
+  };
+}
+
+function invalid(message: string): MenagerieError {
+  return new MenagerieError('SIMILAR_QUERY_INVALID', message);
+}
