@@ -8,6 +8,8 @@ import { registerExperiments } from './commands/experiments.js';
 import { registerIngest } from './commands/ingest.js';
 import { registerModels } from './commands/models.js';
 import { registerPlugins } from './commands/plugins.js';
+import { registerTrain } from './commands/train.js';
+import { registerTune } from './commands/tune.js';
 import { registerRuns } from './commands/runs.js';
 
 const program = new Command('menagerie')
@@ -31,6 +33,8 @@ registerGc(program);
 registerEmbed(program);
 registerModels(program);
 registerPlugins(program);
+registerTrain(program);
+registerTune(program);
 registerExperiments(program);
 registerRuns(program);
 

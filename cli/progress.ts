@@ -10,9 +10,10 @@ export interface Progress {
 export function createProgress(
   label: string,
   stream: NodeJS.WriteStream = process.stderr,
-  options: { plainEveryMs?: number } = {},
+  options: { plainEveryMs?: number; elapsedSeconds?: number } = {},
 ): Progress {
-  const started = performance.now();
+  // A bar created mid-task (after the first batch) counts from when the task began.
+  const started = performance.now() - (options.elapsedSeconds ?? 0) * 1000;
   const tty = stream.isTTY === true;
   const plainEveryMs = options.plainEveryMs ?? 5000;
   let lastDraw = 0;

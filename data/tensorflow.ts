@@ -1,6 +1,7 @@
 import { MenagerieError } from './errors.js';
 
-type Tf = typeof import('@tensorflow/tfjs-node');
+/** The tfjs-node module as `loadTensorflow` returns it; use this type, not `typeof import * as tf`. */
+export type Tf = typeof import('@tensorflow/tfjs-node');
 
 let loaded: Promise<Tf> | undefined;
 

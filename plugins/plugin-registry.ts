@@ -25,7 +25,8 @@ export function createPluginRegistry(plugins: readonly unknown[] = []): PluginRe
       byKey.set(key, plugin);
     },
     get(kind, name) {
-      const plugin = byKey.get(`${kind}:${name}`);
+      // Built-ins answer to their short name too: `cnn` is `menagerie:cnn`.
+      const plugin = byKey.get(`${kind}:${name}`) ?? byKey.get(`${kind}:menagerie:${name}`);
       if (!plugin) {
         const known =
           registry

@@ -95,6 +95,17 @@ export interface ModelPlugin extends PluginBase {
   /** Name of the layer whose output is the image embedding (usually the penultimate). */
   embeddingLayer: string;
   /**
+   * Loads a model this plugin saved (custom layers, extra files). Without it the tfjs
+   * artifact in `dir` (model.json + weights) is loaded as is.
+   */
+  load?(
+    dir: string,
+    context: {
+      tf: ModelBuildContext['tf'];
+      manifest: import('../training/model-artifact.js').ModelArtifactManifest;
+    },
+  ): Promise<tf.LayersModel>;
+  /**
    * Called after each epoch with the epoch number, to unfreeze layers for fine-tuning;
    * return true when trainability changed, so the trainer recompiles.
    */

@@ -141,6 +141,11 @@ export interface TrackingStore {
   keepAlive(runId: string, intervalMs?: number): () => void;
   deleteRun(runId: string): Promise<void>;
   restoreRun(runId: string): Promise<void>;
+  /**
+   * Reopens an ended run as RUNNING, owned by this process (MLflow's `start_run(run_id=…)`):
+   * how a killed tuning run continues under the same id. Refused for deleted runs.
+   */
+  resumeRun(runId: string): Promise<void>;
   /** Trials of a tuning run, oldest first. */
   listChildRuns(parentRunId: string): Promise<Run[]>;
   searchRuns(search?: RunSearch): Promise<{ runs: Run[]; nextPageToken: string | null }>;
@@ -735,6 +740,24 @@ export function createTrackingStore(options: {
 
     deleteRun: (runId) => setLifecycle(runId, 'deleted'),
     restoreRun: (runId) => setLifecycle(runId, 'active'),
+
+    async resumeRun(runId) {
+      const row = await getRunRow(db, runId);
+      if (row.lifecycle === 'deleted') {
+        throw new MenagerieError('RUN_NOT_ACTIVE', `run ${runId} is deleted; restore it first`);
+      }
+      await db
+        .updateTable('runs')
+        .set({
+          status: 'RUNNING',
+          end_time: null,
+          owner_pid: process.pid,
+          hostname: os.hostname(),
+          heartbeat_at: Date.now(),
+        })
+        .where('id', '=', runId)
+        .execute();
+    },
 
     async listChildRuns(parentRunId) {
       await getRunRow(db, parentRunId);

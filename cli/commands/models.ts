@@ -1,19 +1,21 @@
 import type { Command } from 'commander';
 import { MenagerieError } from '../../data/errors.js';
-import { registerModelArtifact } from '../../registry/model-artifact-manifest.js';
 import {
   createModelRegistry,
   type ModelRegistry,
   type ModelVersion,
   type StageTransition,
 } from '../../registry/model-registry.js';
+import { registerModelArtifact, registerRunModel } from '../../registry/register-model.js';
 import { formatTable } from '../format-table.js';
+import type { Workspace } from '../workspace.js';
+import { jobContext } from './train.js';
 import { parsePositiveInt } from '../options.js';
 import { openWorkspace } from '../workspace.js';
 
 async function withRegistry<T>(
   command: Command,
-  run: (registry: ModelRegistry) => Promise<T>,
+  run: (registry: ModelRegistry, workspace: Workspace) => Promise<T>,
 ): Promise<T> {
   const globals = command.optsWithGlobals<{ dataDir?: string; user?: string }>();
   const workspace = await openWorkspace(globals);
@@ -22,7 +24,7 @@ async function withRegistry<T>(
       db: workspace.database.db,
       ...(globals.user !== undefined && { user: globals.user }),
     });
-    return await run(registry);
+    return await run(registry, workspace);
   } finally {
     await workspace.close();
   }
@@ -134,20 +136,28 @@ export function registerModels(program: Command): void {
     .option('--source <dir>', 'the model artifact folder')
     .option('--description <text>')
     .action(async (opts, command: Command) =>
-      withRegistry(command, async (registry) => {
-        // TODO(tracking): with --run and no --source, find the run's model folder through
-        // registry/tracking-store.ts once it lands (runs.artifact_uri + the trainer's layout).
-        if (!opts.source)
+      withRegistry(command, async (registry, workspace) => {
+        if (!opts.source && !opts.run)
           throw new MenagerieError(
             'CONFIG_INVALID',
-            '--source <dir> is needed: registering from --run alone waits for the tracking store',
+            'say which model: --run <runId> or --source <dir>',
           );
-        const version = await registerModelArtifact(registry, {
+        const { user } = command.optsWithGlobals<{ user?: string }>();
+        const common = {
           name: opts.name,
-          dir: opts.source,
-          runId: opts.run ?? null,
           description: opts.description ?? null,
-        });
+          ...(user !== undefined && { user }),
+        };
+        const version = opts.source
+          ? await registerModelArtifact(registry, workspace.plugins, {
+              ...common,
+              dir: opts.source,
+              runId: opts.run ?? null,
+            })
+          : await registerRunModel(registry, jobContext(workspace).tracking, workspace.plugins, {
+              ...common,
+              runId: opts.run,
+            });
         console.log(`registered ${describeVersion(version)}`);
         if (version.status === 'FAILED') {
           console.error(`registration failed: ${version.statusMessage}`);

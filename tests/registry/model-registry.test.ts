@@ -11,7 +11,8 @@ import {
 } from '../../registry/model-registry.js';
 import { parseModelUri } from '../../registry/model-uri.js';
 import { runCli } from '../helpers/cli.js';
-import { REPO_ROOT, tempDir, writeFile } from '../helpers/fixtures.js';
+import { REPO_ROOT, tempDir } from '../helpers/fixtures.js';
+import { saveTinyModel } from '../helpers/models.js';
 
 const SPEC = { size: 32, channels: 3, fit: 'fill', scale: 1 / 255, offset: 0 } as const;
 
@@ -636,19 +637,10 @@ describe('menagerie models (CLI)', () => {
   const { dir, remove } = tempDir('menagerie-models-cli-');
   afterAll(remove);
 
-  it('registers, promotes, aliases, resolves and shows history; refuses what it should', () => {
+  it('registers, promotes, aliases, resolves and shows history; refuses what it should', async () => {
     const dataDir = path.join(dir, 'data');
     const artifact = path.join(dir, 'artifact');
-    writeFile(path.join(artifact, 'model.json'), '{}');
-    writeFile(
-      path.join(artifact, 'menagerie.json'),
-      JSON.stringify({
-        plugin: { name: 'menagerie:cnn', version: '1.0.0' },
-        labels: ['cat', 'dog'],
-        inputSpec: SPEC,
-        metrics: { val_accuracy: 0.9 },
-      }),
-    );
+    await saveTinyModel(artifact, { labels: ['cat', 'dog'] });
     const cli = (...args: string[]) => runCli(['models', ...args, '--data-dir', dataDir]);
     for (const expected of [1, 2]) {
       const r = cli('register', '--name', 'faces', '--source', artifact, '--run', 'b'.repeat(32));

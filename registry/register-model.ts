@@ -1,0 +1,80 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { MenagerieError } from '../data/errors.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { loadModelThroughPlugin } from '../training/load-model.js';
+import type { ModelRegistry, ModelVersion } from './model-registry.js';
+import { MODEL_ARTIFACT_PATH } from './tracked-training.js';
+import type { TrackingStore } from './tracking-store.js';
+
+export interface RegisterModelOptions {
+  /** Registered model name; created on first use, as MLflow's register_model does. */
+  name: string;
+  /** The model artifact folder (model.json, weights, menagerie.json). */
+  dir: string;
+  runId?: string | null;
+  description?: string | null;
+  user?: string;
+}
+
+/**
+ * Registers the model saved in `dir` as a new READY version of `name`. The model is first
+ * loaded through the plugin that built it and run once; a missing plugin, a plugin that
+ * throws, or a model that does not predict is an error and the registry is left unchanged.
+ *
+ * ```ts
+ * const v = await registerModelArtifact(registry, plugins, { name: 'faces', dir: 'artifacts/1/abc/artifacts/model' });
+ * ```
+ */
+export async function registerModelArtifact(
+  registry: ModelRegistry,
+  plugins: PluginRegistry,
+  options: RegisterModelOptions,
+): Promise<ModelVersion> {
+  const dir = path.resolve(options.dir);
+  const { model, manifest, plugin } = await loadModelThroughPlugin(plugins, dir);
+  model.dispose();
+  const created = await registry.createModelVersion({
+    name: options.name,
+    source: pathToFileURL(dir).href,
+    runId: options.runId ?? null,
+    plugin: manifest.plugin,
+    pluginVersion: manifest.pluginVersion ?? plugin.version ?? null,
+    inputSpec: manifest.inputSpec,
+    labels: manifest.labels,
+    metrics: manifest.metrics,
+    description: options.description ?? null,
+    ...(options.user !== undefined && { createdBy: options.user }),
+  });
+  return registry.setVersionStatus(options.name, created.version, 'READY');
+}
+
+/**
+ * Registers the best model of a finished (or stopped, with a checkpoint) training run.
+ *
+ * ```ts
+ * const v = await registerRunModel(registry, tracking, plugins, { name: 'faces', runId });
+ * ```
+ */
+export async function registerRunModel(
+  registry: ModelRegistry,
+  tracking: TrackingStore,
+  plugins: PluginRegistry,
+  options: Omit<RegisterModelOptions, 'dir' | 'runId'> & { runId: string },
+): Promise<ModelVersion> {
+  const run = await tracking.getRun(options.runId);
+  if (run.status === 'RUNNING' || run.status === 'FAILED') {
+    throw new MenagerieError(
+      'RUN_NOT_ACTIVE',
+      `run ${run.id} is ${run.status}: only a finished run (or a stopped one with a checkpoint) can be registered`,
+    );
+  }
+  if (run.tags['menagerie.model_artifact'] === undefined) {
+    throw new MenagerieError(
+      'MODEL_ARTIFACT_INVALID',
+      `run ${run.id} saved no model (a tuning run? register its best trial, ${run.tags['menagerie.best_run'] ?? 'none'})`,
+    );
+  }
+  const dir = path.join(await tracking.artifactPath(run.id), MODEL_ARTIFACT_PATH);
+  return registerModelArtifact(registry, plugins, { ...options, dir, runId: run.id });
+}

@@ -1,0 +1,67 @@
+import type * as TfNode from '@tensorflow/tfjs-node';
+import { MenagerieError } from '../data/errors.js';
+import { loadTensorflow } from '../data/tensorflow.js';
+import type { ModelPlugin } from '../plugins/plugin.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import {
+  loadModelArtifact,
+  readModelArtifactManifest,
+  type ModelArtifactManifest,
+} from './model-artifact.js';
+
+export interface LoadedModel {
+  model: TfNode.LayersModel;
+  manifest: ModelArtifactManifest;
+  plugin: ModelPlugin;
+}
+
+/**
+ * Loads a saved model through the plugin that built it (its `load` hook when it has one,
+ * else the tfjs artifact loader) and checks it answers one input of its spec's shape, so a
+ * model that cannot serve is found out here, not at the first request.
+ *
+ * ```ts
+ * const { model, manifest } = await loadModelThroughPlugin(workspace.plugins, 'runs/abc/model');
+ * ```
+ */
+export async function loadModelThroughPlugin(
+  plugins: PluginRegistry,
+  dir: string,
+): Promise<LoadedModel> {
+  const manifest = await readModelArtifactManifest(dir);
+  const plugin = plugins.get('model', manifest.plugin);
+  const tf = await loadTensorflow();
+  let model: TfNode.LayersModel;
+  try {
+    model = plugin.load
+      ? await plugin.load(dir, { tf, manifest })
+      : (await loadModelArtifact(dir)).model;
+  } catch (error) {
+    if (error instanceof MenagerieError) throw error;
+    throw new MenagerieError(
+      'MODEL_ARTIFACT_INVALID',
+      `model plugin '${plugin.name}' failed to load ${dir}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  try {
+    const { size } = manifest.inputSpec;
+    const out = tf.tidy(() => {
+      const y = model.predict(tf.zeros([1, size, size, 3])) as TfNode.Tensor;
+      return y.shape.at(-1);
+    });
+    if (out !== manifest.labels.length) {
+      throw new Error(
+        `it outputs ${String(out)} classes, the manifest lists ${manifest.labels.length}`,
+      );
+    }
+  } catch (error) {
+    model.dispose();
+    throw new MenagerieError(
+      'MODEL_ARTIFACT_INVALID',
+      `${dir} loads but does not predict: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+  return { model, manifest, plugin };
+}
