@@ -11,6 +11,7 @@ import { registerPlugins } from './commands/plugins.js';
 import { registerTrain } from './commands/train.js';
 import { registerTune } from './commands/tune.js';
 import { registerRuns } from './commands/runs.js';
+import { registerServe } from './commands/serve.js';
 
 const program = new Command('menagerie')
   .description('Image classifiers from raw files to a served, versioned model')
@@ -37,6 +38,7 @@ registerTrain(program);
 registerTune(program);
 registerExperiments(program);
 registerRuns(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);

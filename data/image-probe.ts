@@ -34,7 +34,9 @@ export async function probeImage(
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   let meta: sharp.Metadata;
   try {
-    meta = await sharp(bytes).metadata();
+    // Header only, so no pixel limit here: sharp's own (268 Mpx) would report a bomb
+    // bigger than that as unreadable instead of IMAGE_TOO_LARGE below.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
     throw new MenagerieError('IMAGE_UNREADABLE', `not a readable image: ${message(error)}`, {
       cause: error,

@@ -34,6 +34,8 @@ export function requestLogging(log: Logger) {
     const header = req.headers['x-request-id'];
     const id = typeof header === 'string' && CLIENT_ID.test(header) ? header : randomUUID();
     const state: RequestState = { id, errorCodes: [] };
+    // Read now: routers mounted on a path rewrite req.path while they run.
+    const { method, path } = req;
     res.setHeader('x-request-id', id);
     res.on('finish', () => {
       const status = res.statusCode;
@@ -41,8 +43,8 @@ export function requestLogging(log: Logger) {
         level: state.failure || status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info',
         msg: 'request',
         requestId: id,
-        method: req.method,
-        path: req.path,
+        method,
+        path,
         status,
         ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
         ...(state.operation ? { operation: state.operation } : {}),

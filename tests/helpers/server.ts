@@ -2,6 +2,7 @@ import {
   createServer,
   type MenagerieServer,
   type ServerConfig,
+  type ServerOptions,
 } from '../../server/create-server.js';
 import type { LogEntry } from '../../server/request-log.js';
 import { tempWorkspace } from './workspace.js';
@@ -34,10 +35,14 @@ export interface UploadFile {
  * A real server on 127.0.0.1 (a free port) over a temp workspace, with one token per role,
  * playground off and logs captured. `dispose` closes both.
  */
-export async function startTestServer(config: ServerConfig = {}) {
+export async function startTestServer(
+  config: ServerConfig = {},
+  options: Pick<ServerOptions, 'services' | 'resolvers'> = {},
+) {
   const workspace = await tempWorkspace();
   const logs: LogEntry[] = [];
   const server: MenagerieServer = await createServer({
+    ...options,
     workspace,
     config: {
       port: 0,

@@ -1,0 +1,87 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { ROLES, type Role } from '../../schema/context.js';
+import type { ApiToken } from '../../server/auth.js';
+import { createServer } from '../../server/create-server.js';
+import { ensurePlayground } from '../../server/playground.js';
+import { collect, parsePositiveInt } from '../options.js';
+import { openWorkspace } from '../workspace.js';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InvalidArgumentError(`expected a port 0–65535, got '${value}'`);
+  return port;
+}
+
+/** `role:token`, or a bare token, which is an admin token. */
+export function parseTokenFlag(value: string): ApiToken {
+  const colon = value.indexOf(':');
+  const role = value.slice(0, colon);
+  const withRole = colon > 0 && (ROLES as readonly string[]).includes(role);
+  const token = withRole ? value.slice(colon + 1) : value;
+  if (token.length < 8) throw new InvalidArgumentError('a token needs 8 or more characters');
+  return { role: withRole ? (role as Role) : 'admin', token };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the GraphQL API (+ WebSocket subscriptions), image routes and playground')
+    .option('--port <n>', 'port (0 picks a free one)', parsePort, 4000)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option(
+      '--token <[role:]token>',
+      'bearer token for mutations, role read/write/admin (default admin); repeatable; ' +
+        'also env MENAGERIE_TOKENS=role:token,…',
+      collect,
+      [],
+    )
+    .option('--read-only', 'refuse every mutation except predict')
+    .option('--no-playground', 'do not build or serve the GraphiQL playground')
+    .option('--max-file-size <bytes>', 'upload size cap per file (default 10 MB)', parsePositiveInt)
+    .option('--max-files <n>', 'files per request (default 10)', parsePositiveInt)
+    .option('--max-pixels <n>', 'reject uploaded images with more pixels', parsePositiveInt)
+    .action(async (opts, command: Command) => {
+      const workspace = await openWorkspace(command.optsWithGlobals());
+      const tokens = (opts.token as string[]).map(parseTokenFlag);
+      const server = await createServer({
+        workspace,
+        config: {
+          port: opts.port,
+          host: opts.host,
+          tokens,
+          readOnly: opts.readOnly === true,
+          maxFileSize: opts.maxFileSize,
+          maxFiles: opts.maxFiles,
+          maxPixels: opts.maxPixels,
+          playground: opts.playground !== false,
+        },
+      });
+      console.error(
+        `menagerie: serving ${server.url}` +
+          (opts.playground === false ? '' : ' (open it in a browser for the playground)'),
+      );
+      if (tokens.length === 0 && !process.env.MENAGERIE_TOKENS && opts.readOnly !== true) {
+        console.error(
+          'menagerie: no tokens configured, so every mutation but predict is refused ' +
+            '(pass --token or set MENAGERIE_TOKENS)',
+        );
+      }
+      if (opts.playground !== false) {
+        // Bundle GraphiQL now rather than on the first browser visit (a minute, the first time).
+        ensurePlayground().catch((error: unknown) =>
+          console.error(`menagerie: the playground could not be built: ${String(error)}`),
+        );
+      }
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        console.error('menagerie: finishing in-flight requests…');
+        await server.close();
+        await workspace.close();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}
