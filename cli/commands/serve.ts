@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ROLES, type Role } from '../../schema/context.js';
 import type { ApiToken } from '../../server/auth.js';
 import { createServer } from '../../server/create-server.js';
+import { serveDashboard } from '../../server/dashboard-static.js';
 import { ensurePlayground } from '../../server/playground.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { openWorkspace } from '../workspace.js';
@@ -57,6 +58,10 @@ export function registerServe(program: Command): void {
           playground: opts.playground !== false,
         },
       });
+      // After the API's routes: the dashboard's SPA fallback never shadows them.
+      if (serveDashboard(server.app)) {
+        console.error(`menagerie: dashboard at ${server.url.replace(/\/graphql$/, '/')}`);
+      }
       console.error(
         `menagerie: serving ${server.url}` +
           (opts.playground === false ? '' : ' (open it in a browser for the playground)'),
