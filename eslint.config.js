@@ -11,6 +11,7 @@ export default tseslint.config(
       'test-results/',
       '.scratch/',
       'server/playground/dist/',
+      'client/dist/',
     ],
   },
   js.configs.recommended,

@@ -1,0 +1,143 @@
+import { gql } from '@urql/core';
+import type { Metric, RunStatus } from './tracking.js';
+
+/** Planned (schema/planned.graphql): model plugins, tuners, and training/tuning jobs. */
+
+/** One hyperparameter; `type` is int, float, choice, boolean or fixed (training/hyperparameters.ts). */
+export interface HpSpec {
+  name: string;
+  type: string;
+  min: number | null;
+  max: number | null;
+  step: number | null;
+  sampling: string | null;
+  values: string[] | null;
+  default: string;
+}
+
+export interface ModelPluginInfo {
+  name: string;
+  version: string | null;
+  description: string | null;
+  space: HpSpec[];
+}
+
+export interface TunerInfo {
+  name: string;
+  description: string | null;
+}
+
+export const TRAINING_OPTIONS_QUERY = gql<
+  { modelPlugins: ModelPluginInfo[]; tuners: TunerInfo[] },
+  Record<string, never>
+>`
+  query TrainingOptions {
+    modelPlugins {
+      name
+      version
+      description
+      space {
+        name
+        type
+        min
+        max
+        step
+        sampling
+        values
+        default
+      }
+    }
+    tuners {
+      name
+      description
+    }
+  }
+`;
+
+export interface TrainingInput {
+  plugin: string;
+  experiment?: string;
+  runName?: string | null;
+  epochs?: number;
+  hyperparameters?: string;
+  seed?: number | null;
+}
+
+export interface TuningInput {
+  plugin: string;
+  tuner: string;
+  experiment?: string;
+  runName?: string | null;
+  maxTrials?: number;
+  epochs?: number;
+  objective?: string;
+  direction?: string;
+  seed?: number | null;
+}
+
+interface StartedRun {
+  id: string;
+  name: string | null;
+  status: RunStatus;
+}
+
+export const START_TRAINING_MUTATION = gql<{ startTraining: StartedRun }, { input: TrainingInput }>`
+  mutation StartTraining($input: TrainingInput!) {
+    startTraining(input: $input) {
+      id
+      name
+      status
+    }
+  }
+`;
+
+export const START_TUNING_MUTATION = gql<{ startTuning: StartedRun }, { input: TuningInput }>`
+  mutation StartTuning($input: TuningInput!) {
+    startTuning(input: $input) {
+      id
+      name
+      status
+    }
+  }
+`;
+
+export const CANCEL_RUN_MUTATION = gql<{ cancelRun: StartedRun }, { id: string }>`
+  mutation CancelRun($id: ID!) {
+    cancelRun(id: $id) {
+      id
+      name
+      status
+    }
+  }
+`;
+
+export interface RunProgress {
+  runId: string;
+  status: RunStatus;
+  epoch: number | null;
+  epochs: number | null;
+  batch: number | null;
+  batches: number | null;
+  metrics: Metric[];
+  message: string | null;
+}
+
+export const RUN_PROGRESS_SUBSCRIPTION = gql<{ runProgress: RunProgress }, { runId: string }>`
+  subscription RunProgress($runId: ID!) {
+    runProgress(runId: $runId) {
+      runId
+      status
+      epoch
+      epochs
+      batch
+      batches
+      metrics {
+        key
+        value
+        step
+        timestamp
+      }
+      message
+    }
+  }
+`;
