@@ -8,6 +8,8 @@ import { createModelRegistry } from '../../registry/model-registry.js';
 import { registerRunModel } from '../../registry/register-model.js';
 import { runTrackedTraining } from '../../registry/tracked-training.js';
 import { runTrackedTuning } from '../../registry/tracked-tuning.js';
+import { createInferenceEngine } from '../../serving/inference-engine.js';
+import { followChampion } from '../../serving/registry-champion.js';
 import { startCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -60,7 +62,7 @@ describe('tracked training and tuning', () => {
     expect(lossAgain.map((m) => m.value)).toEqual(valLoss.map((m) => m.value));
   });
 
-  it('registers a finished run through its plugin; a plugin that fails to load leaves the registry unchanged', async () => {
+  it('registers a finished run through its plugin and serves it; an unknown plugin leaves the registry unchanged', async () => {
     const { runId } = await train(3, 1);
     const registry = createModelRegistry({ db: ws.database.db });
     const version = await registerRunModel(registry, ws.tracking, ws.plugins, {
@@ -68,6 +70,21 @@ describe('tracked training and tuning', () => {
       runId,
     });
     expect(version).toMatchObject({ version: 1, status: 'READY', runId, plugin: 'tiny-mlp' });
+
+    // …and serves it: the third-party plugin's model answers through the inference engine.
+    await registry.promoteChampion('jobs', 1);
+    const engine = await createInferenceEngine(followChampion(registry, ws.plugins, 'jobs'));
+    try {
+      const image = await ws.database.db
+        .selectFrom('images')
+        .select('uri')
+        .executeTakeFirstOrThrow();
+      const prediction = await engine.predict(await ws.blobs.get(image.uri));
+      expect(prediction.modelVersion).toEqual({ name: 'jobs', version: 1 });
+      expect(prediction.probabilities.map((p) => p.label).sort()).toEqual(['cat', 'dog', 'wild']);
+    } finally {
+      await engine.close();
+    }
 
     const throwing = await openWorkspace({ dataDir, cwd: dir });
     try {
