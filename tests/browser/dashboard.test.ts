@@ -361,6 +361,11 @@ describe.skipIf(!CHROMIUM)(title, () => {
       }
       await page.waitForTimeout(300);
       await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+      if (name === 'registry') {
+        await page.getByRole('button', { name: 'Promote version 3 to champion' }).click();
+        await page.getByTestId('metric-change').waitFor();
+        await page.screenshot({ path: path.join(SCREENSHOTS, 'registry-promote.png') });
+      }
       expect(errors, name).toEqual([]);
       await page.close();
     }
