@@ -1,0 +1,453 @@
+// `npm run bench -- http-predict [--duration S] [--warmup S] [--connections 1,16,64]
+// [--uvicorn-workers N] [--async-handler]`: predictions over HTTP under load. autocannon posts one real
+// 512×512 AFHQ JPEG (read at run time, never copied) as multipart at each concurrency to
+// Menagerie's GraphQL `predict` (the `faces` champion: the reference CNN built through the
+// `menagerie:cnn` plugin, served by `menagerie serve` in a child process) and to the
+// reference stack (FastAPI + uvicorn + Keras 3, bench/anchors/http_predict_server.py, the
+// same CNN). The servers run one after the other, never together: the machine is small.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { ingestImages } from '../data/ingest/ingest.js';
+import { loadTensorflow } from '../data/tensorflow.js';
+import { cnnModel, CNN_EMBEDDING_LAYER } from '../plugins/models/cnn.js';
+import { createModelRegistry } from '../registry/model-registry.js';
+import { registerModelArtifact } from '../registry/register-model.js';
+import { runEmbeddingJob } from '../serving/embedding-job.js';
+import { loadServedModel } from '../serving/served-model.js';
+import { saveModelArtifact } from '../training/model-artifact.js';
+import { HyperParameters } from '../training/hyperparameters.js';
+import { openWorkspace } from '../cli/workspace.js';
+import { sampleJpegs, SAMPLE_DIR } from './predict-inprocess.js';
+import { ensurePythonEnv } from './python-env.js';
+import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
+import { percentile, printFigure, printRatio } from './report.js';
+
+const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+const LABELS = ['cat', 'dog', 'wild'];
+const MODEL_NAME = 'faces';
+const PREDICT = 'mutation Predict($f: Upload!) { predict(file: $f) { label confidence } }';
+const ANCHOR_PACKAGES = [...KERAS_ANCHOR_PACKAGES, 'fastapi', 'uvicorn', 'python-multipart'];
+/** The concurrency the goal is stated at: ≥ 5× the reference's requests/s, p99 ≤ its p50. */
+const GOAL_CONNECTIONS = 16;
+const GOAL_SPEED_UP = 5;
+/** Covers TensorFlow's import and the champion's load and warm-up. */
+const START_TIMEOUT_MS = 180_000;
+
+/** A server under test: where to post, and how a good answer looks. */
+interface Target {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** Cheap enough to run on every response: the client shares the server's two cores. */
+  answered(body: string): boolean;
+}
+
+interface LoadFigures {
+  connections: number;
+  requestsPerS: number;
+  p50: number;
+  p99: number;
+  responses: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  badBodies: number;
+}
+
+interface Options {
+  duration: number;
+  warmup: number;
+  connections: number[];
+  uvicornWorkers: number;
+  /** Measure the reference's `async def` route instead of its thread-pool one. */
+  asyncHandler: boolean;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const options = parseOptions(args);
+  const imagePath = sampleJpegs()[0]!;
+  const image = fs.readFileSync(imagePath);
+  console.log(
+    `image ${path.relative(REPO_ROOT, imagePath)} (${image.length} bytes); ` +
+      `${options.duration} s per concurrency after a ${options.warmup} s warm-up; ` +
+      `${os.cpus().length} cores, ${loadAverage()}`,
+  );
+  const { python } = await ensurePythonEnv({ packages: ANCHOR_PACKAGES });
+
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'menagerie-http-predict-'));
+  let ours: LoadFigures[];
+  try {
+    await prepareWorkspace(dataDir);
+    console.log(
+      `menagerie: \`menagerie serve\` in a child process, request log to /dev/null; ` +
+        `${loadAverage()} before start`,
+    );
+    ours = await withServer(startMenagerie(dataDir), async (url) => {
+      const operations = JSON.stringify({ query: PREDICT, variables: { f: null } });
+      const form = multipartBody([
+        { name: 'operations', value: operations },
+        { name: 'map', value: JSON.stringify({ 0: ['variables.f'] }) },
+        { name: '0', value: image, filename: path.basename(imagePath), type: 'image/jpeg' },
+      ]);
+      return measure(
+        {
+          name: 'menagerie',
+          url,
+          headers: { 'content-type': form.contentType, 'apollo-require-preflight': 'true' },
+          body: form.body,
+          answered: (body) => body.startsWith('{"data":{"predict":{"label":'),
+        },
+        options,
+      );
+    });
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  console.log(
+    `reference: uvicorn in a child process, access log to /dev/null; ` +
+      `${loadAverage()} before start`,
+  );
+  const reference = startReference(python, options.uvicornWorkers, options.asyncHandler);
+  const theirs = await withServer(reference, async (url) => {
+    const form = multipartBody([
+      { name: 'file', value: image, filename: path.basename(imagePath), type: 'image/jpeg' },
+    ]);
+    return measure(
+      {
+        name: 'reference',
+        url,
+        headers: { 'content-type': form.contentType },
+        body: form.body,
+        answered: (body) => body.startsWith('{"label":'),
+      },
+      options,
+    );
+  });
+
+  const workers = options.uvicornWorkers;
+  console.log(
+    `reference: FastAPI + uvicorn --workers ${workers} + Keras model.predict, ` +
+      (options.asyncHandler
+        ? '`async def` handler: each blocking predict holds the event loop, one at a time. '
+        : "plain `def` handler on FastAPI's thread pool (here faster than the `async def` " +
+          'upload idiom, so the comparison is against the stronger of the two; ' +
+          '--async-handler measures the other). ') +
+      (workers === 1
+        ? 'One worker, as the reference project runs it; --uvicorn-workers N runs N processes ' +
+          'on one socket, each with its own model (N× memory, TF thread pools contending for ' +
+          'the same cores).'
+        : `${workers} worker processes on one socket, each with its own model.`),
+  );
+  let clean = true;
+  for (const figures of [...ours, ...theirs]) {
+    if (figures.errors + figures.timeouts + figures.non2xx + figures.badBodies > 0) clean = false;
+  }
+  const at = (list: LoadFigures[]) => list.find((f) => f.connections === GOAL_CONNECTIONS);
+  const ours16 = at(ours);
+  const theirs16 = at(theirs);
+  if (!clean) console.log('warning: some requests failed (see the counts above): figures suspect');
+  if (!ours16 || !theirs16) {
+    console.log(`no ratio: concurrency ${GOAL_CONNECTIONS} was not measured`);
+    return;
+  }
+  const speedUp = ours16.requestsPerS / theirs16.requestsPerS;
+  console.log(
+    `goal ≥ ${GOAL_SPEED_UP}x requests/s at concurrency ${GOAL_CONNECTIONS}: ` +
+      `${speedUp >= GOAL_SPEED_UP ? 'met' : 'missed'} (${speedUp.toFixed(2)}x)`,
+  );
+  console.log(
+    `goal menagerie p99 ≤ reference p50 at concurrency ${GOAL_CONNECTIONS}: ` +
+      `${ours16.p99 <= theirs16.p50 ? 'met' : 'missed'} ` +
+      `(${ours16.p99.toFixed(1)} ms vs ${theirs16.p50.toFixed(1)} ms)`,
+  );
+  if (!clean) process.exitCode = 1;
+  printRatio(
+    `http-predict requests/s at concurrency ${GOAL_CONNECTIONS} menagerie vs fastapi-keras`,
+    ours16.requestsPerS,
+    theirs16.requestsPerS,
+  );
+}
+
+function parseOptions(args: string[]): Options {
+  const value = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const positive = (name: string, fallback: number) => {
+    const raw = value(name);
+    const n = raw === undefined ? fallback : Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a whole number ≥ 1`);
+    return n;
+  };
+  const connections = (value('--connections') ?? '1,16,64').split(',').map(Number);
+  if (!connections.every((c) => Number.isInteger(c) && c >= 1))
+    throw new Error('--connections takes whole numbers ≥ 1, e.g. 1,16,64');
+  return {
+    duration: positive('--duration', 10),
+    warmup: positive('--warmup', 5),
+    connections,
+    uvicornWorkers: positive('--uvicorn-workers', 1),
+    asyncHandler: args.includes('--async-handler'),
+  };
+}
+
+/**
+ * A data directory as a user would have it: the reference CNN with the plugin's defaults
+ * saved as a model artifact, registered and promoted to champion of `faces`, the AFHQ
+ * samples ingested by reference and embedded, so the server starts with nothing to do.
+ */
+async function prepareWorkspace(dataDir: string): Promise<void> {
+  const tf = await loadTensorflow();
+  const { model, input } = await referenceCnn(tf, LABELS);
+  const hp = new HyperParameters();
+  cnnModel().space(hp);
+  const artifact = path.join(dataDir, 'reference-cnn');
+  try {
+    await saveModelArtifact(artifact, model, {
+      plugin: 'menagerie:cnn',
+      pluginVersion: null,
+      labels: LABELS,
+      inputSpec: input,
+      hyperparameters: hp.values,
+      embeddingLayer: CNN_EMBEDDING_LAYER,
+      epoch: null,
+      metrics: {},
+    });
+  } finally {
+    model.dispose();
+  }
+  const workspace = await openWorkspace({ dataDir });
+  try {
+    const ingested = await ingestImages(workspace, {
+      source: path.dirname(SAMPLE_DIR),
+      reference: true,
+    });
+    const registry = createModelRegistry({ db: workspace.database.db, user: 'bench' });
+    const version = await registerModelArtifact(registry, workspace.plugins, {
+      name: MODEL_NAME,
+      dir: artifact,
+    });
+    await registry.promoteChampion(MODEL_NAME, version.version, { comment: 'http-predict' });
+    const job = await runEmbeddingJob(
+      {
+        database: workspace.database,
+        blobs: workspace.blobs,
+        loadModel: () => loadServedModel(version, workspace.plugins),
+      },
+      { name: MODEL_NAME, version: version.version },
+    );
+    console.log(
+      `menagerie: ${MODEL_NAME}@champion is version ${version.version} (menagerie:cnn defaults, ` +
+        `random weights); ${ingested.added} images ingested, ${job.total} embedded`,
+    );
+  } finally {
+    await workspace.close();
+  }
+}
+
+/** A child process serving HTTP on 127.0.0.1, and how to stop it. */
+interface RunningServer {
+  url: string;
+  child: ChildProcess;
+}
+
+function startMenagerie(dataDir: string): Promise<RunningServer> {
+  const bin = path.join(REPO_ROOT, 'bin', 'menagerie.js');
+  const args = [bin, '--data-dir', dataDir, 'serve', '--port', '0', '--no-playground'];
+  return startServer(
+    'menagerie',
+    process.execPath,
+    args,
+    (line) => /menagerie: serving (http:\/\/\S+)/.exec(line)?.[1],
+  );
+}
+
+function startReference(
+  python: string,
+  workers: number,
+  asyncHandler: boolean,
+): Promise<RunningServer> {
+  const script = path.join(import.meta.dirname, 'anchors', 'http_predict_server.py');
+  const route = asyncHandler ? '/predict-async' : '/predict';
+  return startServer('reference', python, [script, '--workers', String(workers)], (line) => {
+    const port = /^\{"port": (\d+)\}$/.exec(line.trim())?.[1];
+    return port === undefined ? undefined : `http://127.0.0.1:${port}${route}`;
+  });
+}
+
+/**
+ * Spawns a server and resolves once a stderr line names its URL. stdout (the request logs
+ * of both servers) goes to /dev/null: written by the server, never read by the client.
+ */
+function startServer(
+  name: string,
+  command: string,
+  args: string[],
+  urlFrom: (line: string) => string | undefined,
+): Promise<RunningServer> {
+  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start in ${START_TIMEOUT_MS / 1000} s:\n${tail()}`));
+    }, START_TIMEOUT_MS);
+    const tail = () => stderr.slice(-20).join('\n');
+    let pending = '';
+    let found = false;
+    child.stderr!.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        stderr.push(line);
+        if (stderr.length > 200) stderr.shift();
+        const url = found ? undefined : urlFrom(line);
+        if (url !== undefined) {
+          found = true;
+          clearTimeout(timer);
+          resolve({ url, child });
+        }
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!found)
+        reject(new Error(`${name} exited (${signal ?? code}) before serving:\n${tail()}`));
+    });
+  });
+}
+
+/** Starts a server, waits until it answers a real request, runs `body`, always stops it. */
+async function withServer<T>(
+  starting: Promise<RunningServer>,
+  body: (url: string) => Promise<T>,
+): Promise<T> {
+  const server = await starting;
+  try {
+    return await body(server.url);
+  } finally {
+    await stopServer(server.child);
+  }
+}
+
+/** SIGTERM (both servers finish in-flight requests), SIGKILL after 20 s. */
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** One request until it answers well (the model may still be loading), then the loads. */
+async function measure(target: Target, options: Options): Promise<LoadFigures[]> {
+  await firstAnswer(target);
+  await load(target, 16, options.warmup);
+  const figures: LoadFigures[] = [];
+  for (const connections of options.connections) {
+    const f = await load(target, connections, options.duration);
+    figures.push(f);
+    const c = `${target.name} c=${connections}`;
+    printFigure(`${c} throughput`, f.requestsPerS, 'requests/s');
+    printFigure(`${c} p50`, f.p50, 'ms');
+    printFigure(`${c} p99`, f.p99, 'ms');
+    console.log(
+      `${c}: ${f.responses} responses, errors ${f.errors}, timeouts ${f.timeouts}, ` +
+        `non-2xx ${f.non2xx}, wrong bodies ${f.badBodies}; ${loadAverage()}`,
+    );
+  }
+  return figures;
+}
+
+async function firstAnswer(target: Target): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(target.url, {
+        method: 'POST',
+        headers: target.headers,
+        body: target.body,
+      });
+      const text = await response.text();
+      if (response.ok && target.answered(text)) return;
+      last = `${response.status} ${text}`;
+    } catch (error) {
+      last = String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`${target.name} never answered a predict: ${last.slice(0, 500)}`);
+}
+
+async function load(target: Target, connections: number, seconds: number): Promise<LoadFigures> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  const instance = autocannon({
+    url: target.url,
+    method: 'POST',
+    headers: target.headers,
+    body: target.body,
+    connections,
+    duration: seconds,
+    timeout: 30,
+    verifyBody: target.answered,
+  });
+  instance.on('response', (_client, _status, _bytes, ms) => latencies.push(ms));
+  const result = await instance;
+  const elapsed = (performance.now() - started) / 1000;
+  return {
+    connections,
+    requestsPerS: (result['2xx'] - result.mismatches) / elapsed,
+    p50: latencies.length > 0 ? percentile(latencies, 50) : Number.NaN,
+    p99: latencies.length > 0 ? percentile(latencies, 99) : Number.NaN,
+    responses: latencies.length,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    badBodies: result.mismatches,
+  };
+}
+
+interface FormPart {
+  name: string;
+  value: string | Buffer;
+  filename?: string;
+  type?: string;
+}
+
+/**
+ * A multipart/form-data body (RFC 7578) built once, so the client spends nothing per
+ * request on it: each part's headers, a blank line, its bytes, CRLF-separated.
+ */
+function multipartBody(parts: FormPart[]): { body: Buffer; contentType: string } {
+  const boundary = `----menagerie-bench-${randomBytes(12).toString('hex')}`;
+  const chunks: Buffer[] = [];
+  for (const part of parts) {
+    const disposition =
+      `form-data; name="${part.name}"` +
+      (part.filename === undefined ? '' : `; filename="${part.filename}"`);
+    const headers =
+      `--${boundary}\r\nContent-Disposition: ${disposition}\r\n` +
+      (part.type === undefined ? '' : `Content-Type: ${part.type}\r\n`) +
+      '\r\n';
+    chunks.push(Buffer.from(headers), Buffer.from(part.value), Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+function loadAverage(): string {
+  return `load average ${os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ')}`;
+}
