@@ -74,6 +74,7 @@ export const ERROR_CODES = [
   'EMBEDDING_JOB_RUNNING',
   'EMBEDDING_JOB_FAILED',
   'SIMILAR_QUERY_INVALID',
+  'PREDICTION_NOT_FOUND',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -30,6 +30,38 @@ export async function probeImage(
   bytes: Uint8Array,
   options: { maxPixels?: number } = {},
 ): Promise<ImageInfo> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const { format, width, height } = await sniffImage(bytes, { maxPixels });
+  try {
+    // Decoding every pixel is what finds truncated data; the header alone looks fine.
+    // Every byte of entropy-coded data is still read (that is what finds a truncated
+    // file), but JPEG and WebP decode at reduced scale: no full-size pixel buffer.
+    await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1 })
+      .resize(32, 32, { fit: 'inside' })
+      .raw()
+      .toBuffer();
+  } catch (error) {
+    throw new MenagerieError('IMAGE_UNREADABLE', `${format} data is corrupt: ${message(error)}`, {
+      cause: error,
+    });
+  }
+  return { format, width, height };
+}
+
+/**
+ * The header half of `probeImage`: identifies the format from the bytes and refuses empty
+ * files, unsupported formats and pixel bombs, without decoding pixels. For callers that
+ * decode the image fully next anyway (serving decodes with `failOn: 'truncated'`).
+ * Throws IMAGE_EMPTY, IMAGE_UNREADABLE, IMAGE_UNSUPPORTED_FORMAT or IMAGE_TOO_LARGE.
+ *
+ * ```ts
+ * const { format } = await sniffImage(upload, { maxPixels: 40_000_000 });
+ * ```
+ */
+export async function sniffImage(
+  bytes: Uint8Array,
+  options: { maxPixels?: number } = {},
+): Promise<ImageInfo> {
   if (bytes.length === 0) throw new MenagerieError('IMAGE_EMPTY', 'the file is empty (0 bytes)');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   let meta: sharp.Metadata;
@@ -57,19 +89,6 @@ export async function probeImage(
       'IMAGE_TOO_LARGE',
       `${width}×${height} is ${width * height} pixels, over the limit of ${maxPixels}`,
     );
-  }
-  try {
-    // Decoding every pixel is what finds truncated data; the header alone looks fine.
-    // Every byte of entropy-coded data is still read (that is what finds a truncated
-    // file), but JPEG and WebP decode at reduced scale: no full-size pixel buffer.
-    await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1 })
-      .resize(32, 32, { fit: 'inside' })
-      .raw()
-      .toBuffer();
-  } catch (error) {
-    throw new MenagerieError('IMAGE_UNREADABLE', `${format} data is corrupt: ${message(error)}`, {
-      cause: error,
-    });
   }
   return { format, width, height };
 }

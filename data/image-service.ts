@@ -193,10 +193,17 @@ export function createImageService(
         if (Number(result.numDeletedRows) === 0) {
           throw new MenagerieError('IMAGE_NOT_FOUND', `no image has id ${id}`);
         }
+        // A prediction may keep the same bytes for feedback.
         const stillNamed = await db
           .selectFrom('images')
-          .select('id')
+          .select('uri')
           .where('uri', '=', image.uri)
+          .union(
+            db
+              .selectFrom('predictions')
+              .select('blob_uri as uri')
+              .where('blob_uri', '=', image.uri),
+          )
           .executeTakeFirst();
         if (!stillNamed) await deps.blobs.delete(image.uri);
         return image;

@@ -132,6 +132,29 @@ export interface EmbeddingJobTable {
   updated_at: number;
 }
 
+/** One served prediction, and the feedback it later got. */
+export interface PredictionTable {
+  id: Generated<number>;
+  model_name: string;
+  model_version: number;
+  label: string;
+  confidence: number;
+  /** 1 when confidence was below the engine's threshold (SQLite has no boolean). */
+  uncertain: number;
+  /** JSON array of `{ label, p }` over every class, most probable first. */
+  probabilities: string;
+  latency_ms: number;
+  /** Hex sha256 of the uploaded bytes. */
+  image_sha256: string;
+  /** The upload's bytes in the blob store, kept so feedback can add them to the data set. */
+  blob_uri: string;
+  created_at: number;
+  feedback_label: string | null;
+  feedback_at: number | null;
+  /** The image the feedback added (or relabelled); null once that image is deleted. */
+  feedback_image_id: number | null;
+}
+
 export const RUN_STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 /** Soft delete, as MLflow's lifecycle_stage: deleted rows stay and can be restored. */
@@ -219,6 +242,7 @@ export interface Database {
   model_aliases: ModelAliasTable;
   stage_transitions: StageTransitionTable;
   embedding_jobs: EmbeddingJobTable;
+  predictions: PredictionTable;
 }
 
 export type LabelRow = Selectable<LabelTable>;

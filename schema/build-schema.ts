@@ -4,12 +4,22 @@ import { buildSchema, type ClassType, type NonEmptyArray, type PubSub } from 'ty
 import { guardMutations } from './access.js';
 import { ImageResolver } from './resolvers/image-resolver.js';
 import { LabelResolver } from './resolvers/label-resolver.js';
+import { ModelVersionResolver } from './resolvers/model-version-resolver.js';
+import { ImageSimilarResolver, PredictionResolver } from './resolvers/prediction-resolver.js';
+import { RegistryResolver } from './resolvers/registry-resolver.js';
 
 /**
  * Every resolver class the API serves. A new part of the API adds its resolver here (and
  * its services to MenagerieServices); `npm run schema` then rewrites schema.graphql.
  */
-export const RESOLVERS: NonEmptyArray<ClassType> = [ImageResolver, LabelResolver];
+export const RESOLVERS: NonEmptyArray<ClassType> = [
+  ImageResolver,
+  LabelResolver,
+  PredictionResolver,
+  ImageSimilarResolver,
+  RegistryResolver,
+  ModelVersionResolver,
+];
 
 /**
  * Builds the executable schema from resolver classes, with every mutation behind the

@@ -2,6 +2,11 @@ import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
 import type { CatalogImage } from '../data/image-catalog.js';
 import type { ImageService, LabelSummary } from '../data/image-service.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import type { ModelRegistry } from '../registry/model-registry.js';
+import type { TrackingStore } from '../registry/tracking-store.js';
+import type { ModelServing } from '../serving/model-serving.js';
+import type { PredictionService } from '../serving/prediction-service.js';
 import type { EventHub } from './event-hub.js';
 
 /** Token roles, each allowed what the ones before it are: read < write < admin. */
@@ -23,6 +28,13 @@ export interface MenagerieServices {
   blobs: BlobStore;
   images: ImageService;
   events: EventHub<MenagerieEvents>;
+  plugins: PluginRegistry;
+  /** Experiments, runs and their artifacts. */
+  tracking: TrackingStore;
+  registry: ModelRegistry;
+  /** The champion of the served model: inference engine, readiness, embeddings. */
+  serving: ModelServing;
+  predictions: PredictionService;
 }
 
 /** The context every resolver receives, over HTTP and over WebSocket alike. */

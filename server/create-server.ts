@@ -16,6 +16,11 @@ import type { OpenDatabase } from '../data/database.js';
 import { isMenagerieError, MenagerieError } from '../data/errors.js';
 import { createImageService } from '../data/image-service.js';
 import { createThumbnailCache } from '../data/thumbnail-cache.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { createModelRegistry } from '../registry/model-registry.js';
+import type { TrackingStore } from '../registry/tracking-store.js';
+import { createModelServing, DEFAULT_SERVING_MODEL } from '../serving/model-serving.js';
+import { createPredictionService } from '../serving/prediction-service.js';
 import { buildMenagerieSchema, RESOLVERS } from '../schema/build-schema.js';
 import {
   createRequestLoaders,
@@ -56,16 +61,30 @@ export interface ServerConfig {
   limits?: Partial<QueryLimits>;
   /** Receives one entry per request; default JSON lines on stdout. */
   logger?: Logger;
-  /** Checks `/readyz` runs besides the database's. */
+  /** Checks `/readyz` runs besides the database's and the model's (same name: replaces it). */
   readiness?: readonly ReadinessCheck[];
   /** GraphiQL for browsers at /graphql (default on). */
   playground?: boolean | PlaygroundOptions;
   /** How long close() waits for in-flight requests before cutting them (default 10 s). */
   shutdownGraceMs?: number;
+  /** The registered model whose champion predict serves (default $MENAGERIE_MODEL, else `faces`). */
+  servingModel?: string;
+  /** How often a champion promoted elsewhere (the CLI) is picked up, in ms (default 5000). */
+  championPollMs?: number;
+  /** Compute embeddings in a child process for each version registered or served (default on). */
+  computeEmbeddings?: boolean;
+  /** Below this confidence a prediction is flagged `uncertain` (default 0.5). */
+  uncertaintyThreshold?: number;
 }
 
 export interface ServerOptions {
-  workspace: { dataDir: string; database: OpenDatabase; blobs: BlobStore };
+  workspace: {
+    dataDir: string;
+    database: OpenDatabase;
+    blobs: BlobStore;
+    plugins: PluginRegistry;
+    tracking: TrackingStore;
+  };
   config?: ServerConfig;
   /** Resolver classes; default every resolver in schema/build-schema.ts. */
   resolvers?: NonEmptyArray<ClassType>;
@@ -108,21 +127,60 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   ]);
   const readOnly = config.readOnly ?? false;
 
+  const images =
+    options.services?.images ?? createImageService(workspace, { maxPixels: config.maxPixels });
+  const registry = options.services?.registry ?? createModelRegistry({ db: workspace.database.db });
+  const serving =
+    options.services?.serving ??
+    (await createModelServing({
+      database: workspace.database,
+      dataDir: workspace.dataDir,
+      registry,
+      plugins: workspace.plugins,
+      modelName: config.servingModel ?? (process.env.MENAGERIE_MODEL || DEFAULT_SERVING_MODEL),
+      ...(config.championPollMs !== undefined && { pollIntervalMs: config.championPollMs }),
+      ...(config.computeEmbeddings !== undefined && {
+        computeEmbeddings: config.computeEmbeddings,
+      }),
+      ...(config.uncertaintyThreshold !== undefined && {
+        uncertaintyThreshold: config.uncertaintyThreshold,
+      }),
+      onError: (error) =>
+        log({
+          level: 'error',
+          msg: 'serving',
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    }));
   const services: MenagerieServices = {
     database: workspace.database,
     blobs: workspace.blobs,
-    images: createImageService(workspace, { maxPixels: config.maxPixels }),
+    images,
     events: createEventHub<MenagerieEvents>(),
+    plugins: workspace.plugins,
+    tracking: workspace.tracking,
+    registry,
+    serving,
+    predictions: createPredictionService({
+      database: workspace.database,
+      blobs: workspace.blobs,
+      images,
+      engine: serving.engine,
+      ...(config.maxPixels !== undefined && { maxPixels: config.maxPixels }),
+    }),
     ...options.services,
   };
   const thumbnails = createThumbnailCache({
     folder: path.join(workspace.dataDir, 'thumbs'),
     read: (image) => services.images.bytes(image),
   });
+  // A configured check named like a built-in one replaces it.
+  const given = config.readiness ?? [];
   const readiness: ReadinessCheck[] = [
     databaseReadiness(workspace.database),
-    ...(config.readiness ?? []),
-  ];
+    { name: 'model', check: () => services.serving.checkReady() },
+  ].filter((builtin) => !given.some((c) => c.name === builtin.name));
+  readiness.push(...given);
 
   const schema = await buildMenagerieSchema(options.resolvers ?? RESOLVERS);
   const contextFor = (role: Role | null): GraphQLContext => ({
@@ -270,7 +328,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     addReadinessCheck: (check) => {
       readiness.push(check);
     },
-    close: () => (closing ??= apollo.stop()),
+    close: () => (closing ??= apollo.stop().finally(() => services.serving.close())),
   };
 }
 

@@ -42,6 +42,10 @@ export function registerServe(program: Command): void {
     .option('--max-file-size <bytes>', 'upload size cap per file (default 10 MB)', parsePositiveInt)
     .option('--max-files <n>', 'files per request (default 10)', parsePositiveInt)
     .option('--max-pixels <n>', 'reject uploaded images with more pixels', parsePositiveInt)
+    .option(
+      '--model <name>',
+      'registered model whose champion predict serves (default $MENAGERIE_MODEL, else faces)',
+    )
     .action(async (opts, command: Command) => {
       const workspace = await openWorkspace(command.optsWithGlobals());
       const tokens = (opts.token as string[]).map(parseTokenFlag);
@@ -55,6 +59,7 @@ export function registerServe(program: Command): void {
           maxFileSize: opts.maxFileSize,
           maxFiles: opts.maxFiles,
           maxPixels: opts.maxPixels,
+          ...(opts.model !== undefined && { servingModel: opts.model as string }),
           playground: opts.playground !== false,
         },
       });
@@ -62,6 +67,13 @@ export function registerServe(program: Command): void {
       if (serveDashboard(server.app)) {
         console.error(`menagerie: dashboard at ${server.url.replace(/\/graphql$/, '/')}`);
       }
+      const served = server.services.serving.engine.status().serving;
+      console.error(
+        served
+          ? `menagerie: predicting with ${served.name} version ${served.version} (its champion)`
+          : `menagerie: no champion of '${server.services.serving.modelName}' yet: predict answers ` +
+              'MODEL_NOT_SERVING until one is promoted',
+      );
       console.error(
         `menagerie: serving ${server.url}` +
           (opts.playground === false ? '' : ' (open it in a browser for the playground)'),

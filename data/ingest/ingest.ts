@@ -223,7 +223,13 @@ export async function sweepOrphanBlobs(
   before: number,
 ): Promise<number> {
   if (!deps.blobs.list) return 0;
-  const rows = await deps.database.db.selectFrom('images').select('uri').execute();
+  const { db } = deps.database;
+  // Predictions keep their uploads' bytes for feedback: those blobs are named too.
+  const rows = await db
+    .selectFrom('images')
+    .select('uri')
+    .union(db.selectFrom('predictions').select('blob_uri as uri'))
+    .execute();
   const referenced = new Set(rows.map((r) => r.uri));
   let swept = 0;
   for await (const blob of deps.blobs.list()) {

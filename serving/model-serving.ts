@@ -1,0 +1,190 @@
+import type { ChildProcess } from 'node:child_process';
+import type { OpenDatabase } from '../data/database.js';
+import { isMenagerieError, MenagerieError } from '../data/errors.js';
+import { findImageById, sampleImages } from '../data/image-catalog.js';
+import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import type { ModelRegistry } from '../registry/model-registry.js';
+import { failStaleEmbeddingJobs, startEmbeddingJob } from './embedding-job.js';
+import { createInferenceEngine, type InferenceEngine } from './inference-engine.js';
+import { followChampion } from './registry-champion.js';
+import type { VersionRef } from './served-model.js';
+import { MAX_SIMILAR, similarImages, type SimilarResult } from './similar-images.js';
+
+/** The registered model a server follows when none is configured. */
+export const DEFAULT_SERVING_MODEL = 'faces';
+
+export interface ModelServingOptions {
+  database: OpenDatabase;
+  /** For `menagerie embed` child processes. */
+  dataDir: string;
+  registry: ModelRegistry;
+  plugins: PluginRegistry;
+  /** Serve `models:/<modelName>@champion`. */
+  modelName: string;
+  /** How often a champion moved outside this process (the CLI) is picked up (default 5 s). */
+  pollIntervalMs?: number;
+  /** Start `menagerie embed` for every version registered or served (default true). */
+  computeEmbeddings?: boolean;
+  uncertaintyThreshold?: number;
+  /** Told about failed loads and failed embedding starts; serving goes on. */
+  onError?(error: unknown): void;
+}
+
+export interface ServingInfo {
+  model: VersionRef | null;
+  labels: string[];
+  /** When the serving version finished loading (ms since the epoch). */
+  loadedAt: number | null;
+}
+
+/**
+ * The champion of one registered model, served: an inference engine following
+ * `models:/<name>@champion`, readiness, and the embeddings similar-image search needs.
+ *
+ * ```ts
+ * const serving = await createModelServing({ database, dataDir, registry, plugins, modelName: 'faces' });
+ * await registry.promoteChampion('faces', 4);
+ * await serving.championMoved('faces'); // the next predict answers from version 4
+ * ```
+ */
+export interface ModelServing {
+  readonly modelName: string;
+  readonly engine: InferenceEngine;
+  info(): Promise<ServingInfo>;
+  /**
+   * Resolves when the server can answer as configured: a model is serving, or the
+   * registry has no champion to serve. Rejects, saying why, while a champion exists but
+   * is not (yet) loaded. A hot swap keeps the old model serving, so it never flaps.
+   */
+  checkReady(): Promise<void>;
+  /** After a change that may have moved `name`'s champion: swap it in, start its embeddings. */
+  championMoved(name: string): Promise<void>;
+  /** Starts `menagerie embed` for a version unless its embeddings are READY or running. */
+  ensureEmbeddings(ref: VersionRef): Promise<void>;
+  /**
+   * Images like an image already in the catalogue, in the serving version's embedding
+   * space; random images of its label while there is no model or no embeddings.
+   */
+  similarToImage(
+    imageId: number,
+    options: { k: number; sameLabel: boolean },
+  ): Promise<SimilarResult>;
+  /** Stops polling, kills embedding children started here (a rerun resumes them). */
+  close(): Promise<void>;
+}
+
+export async function createModelServing(options: ModelServingOptions): Promise<ModelServing> {
+  const { database, registry, modelName } = options;
+  const computeEmbeddings = options.computeEmbeddings ?? true;
+  const reportError = (error: unknown) => options.onError?.(error);
+  const children = new Map<ChildProcess, Promise<unknown>>();
+  const loadedAt = new Map<string, number>();
+  const key = (ref: VersionRef) => `${ref.name}/${ref.version}`;
+  let closed = false;
+
+  await failStaleEmbeddingJobs(database.db);
+
+  /** Versions whose job this process is starting or running: never spawn two for one. */
+  const started = new Set<string>();
+
+  async function ensureEmbeddings(ref: VersionRef): Promise<void> {
+    if (!computeEmbeddings || closed || started.has(key(ref))) return;
+    started.add(key(ref));
+    let child: ChildProcess | undefined;
+    try {
+      const job = await startEmbeddingJob({ database, dataDir: options.dataDir }, ref, {
+        // Serving shares the CPU with the job: leave it room between batches.
+        pauseMs: 5,
+      });
+      if (!job) return;
+      child = job.child;
+      const finished = job.finished.catch(reportError).finally(() => {
+        children.delete(job.child);
+        started.delete(key(ref));
+      });
+      children.set(job.child, finished);
+    } catch (error) {
+      // Already running elsewhere is fine: that process finishes it.
+      if (!isMenagerieError(error, 'EMBEDDING_JOB_RUNNING')) reportError(error);
+    } finally {
+      if (!child) started.delete(key(ref));
+    }
+  }
+
+  const champion = followChampion(registry, options.plugins, modelName);
+  const engine = await createInferenceEngine({
+    resolveChampion: champion.resolveChampion,
+    async loadVersion(ref) {
+      const model = await champion.loadVersion(ref);
+      loadedAt.set(key(ref), Date.now());
+      void ensureEmbeddings(ref);
+      return model;
+    },
+    pollIntervalMs: options.pollIntervalMs ?? 5000,
+    ...(options.uncertaintyThreshold !== undefined && {
+      uncertaintyThreshold: options.uncertaintyThreshold,
+    }),
+    onError: reportError,
+  });
+
+  return {
+    modelName,
+    engine,
+    async info() {
+      const ref = engine.status().serving;
+      if (!ref) return { model: null, labels: [], loadedAt: null };
+      const version = await registry.getModelVersion(ref.name, ref.version).catch(() => null);
+      return {
+        model: ref,
+        labels: version?.labels ?? [],
+        loadedAt: loadedAt.get(key(ref)) ?? null,
+      };
+    },
+    async checkReady() {
+      const status = engine.status();
+      if (status.serving) return;
+      const wanted = await champion.resolveChampion();
+      if (wanted === null) return;
+      const what = `${wanted.name} version ${wanted.version}`;
+      if (status.loading) throw new Error(`loading the champion, ${what}`);
+      throw new Error(
+        `the champion ${what} is not loaded` +
+          (status.lastError ? `: ${status.lastError.message}` : ''),
+      );
+    },
+    async championMoved(name) {
+      if (name !== modelName) return;
+      // A failed load is reported by status() and MODEL_NOT_SERVING; the old model serves on.
+      await engine.refresh().catch(() => undefined);
+    },
+    ensureEmbeddings,
+    async similarToImage(imageId, { k, sameLabel }) {
+      const ref = engine.status().serving;
+      if (ref) return similarImages(database, { version: ref, imageId, k, sameLabel });
+      if (!Number.isInteger(k) || k < 1 || k > MAX_SIMILAR)
+        throw new MenagerieError(
+          'SIMILAR_QUERY_INVALID',
+          `k should be a whole number from 1 to ${MAX_SIMILAR}, got ${k}`,
+        );
+      const image = await findImageById(database.db, imageId);
+      if (!image) throw new MenagerieError('IMAGE_NOT_FOUND', `no image has id ${imageId}`);
+      // No model, no embedding space: the reference behaviour, random images of the label.
+      const rows = await sampleImages(database.db, {
+        label: image.label,
+        n: k,
+        excludeIds: [imageId],
+      });
+      return {
+        method: 'random',
+        reason: `no model is serving ${modelName}`,
+        images: rows.map((r) => ({ imageId: r.id, label: r.label, distance: null })),
+      };
+    },
+    async close() {
+      closed = true;
+      await engine.close();
+      for (const child of children.keys()) child.kill('SIGTERM');
+      await Promise.all(children.values());
+    },
+  };
+}
