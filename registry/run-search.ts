@@ -42,12 +42,12 @@ function fingerprint(search: RunSearch): string {
     .slice(0, 12);
 }
 
-/** Opaque page tokens, tied to the search that issued them. */
-function encodePageToken(offset: number, search: RunSearch): string {
+/** Opaque page tokens, tied to the search that issued them: the offset of the next run. */
+export function encodePageToken(offset: number, search: RunSearch): string {
   return Buffer.from(`runs:${offset}:${fingerprint(search)}`).toString('base64url');
 }
 
-function decodePageToken(token: string, search: RunSearch): number {
+export function decodePageToken(token: string, search: RunSearch): number {
   const match = /^runs:(\d{1,15}):([0-9a-f]{12})$/.exec(Buffer.from(token, 'base64url').toString());
   if (!match)
     throw new MenagerieError('CURSOR_INVALID', `'${token}' is not a page token this store issued`);
@@ -74,23 +74,10 @@ export async function searchRunIds(
       'RUN_FILTER_INVALID',
       `maxResults should be a whole number from 1 to ${MAX_RESULTS}, got ${maxResults}`,
     );
-  const filter = parseRunFilter(search.filter ?? '');
   const orders = [search.orderBy ?? []].flat().map(parseRunOrder);
   const offset = search.pageToken ? decodePageToken(search.pageToken, search) : 0;
-
-  let query = db
-    .selectFrom('runs')
-    .innerJoin('experiments', 'experiments.id', 'runs.experiment_id')
-    .select('runs.id');
-  if (search.experimentIds) {
-    if (search.experimentIds.length === 0) return { ids: [], nextPageToken: null };
-    query = query.where('runs.experiment_id', 'in', search.experimentIds);
-  }
-  if (!search.includeDeleted)
-    query = query
-      .where('runs.lifecycle', '=', 'active')
-      .where('experiments.lifecycle', '=', 'active');
-  if (filter) query = query.where((eb) => runFilterExpression(eb, filter));
+  let query = matchingRuns(db, search);
+  if (!query) return { ids: [], nextPageToken: null };
   for (const order of orders) {
     // Missing values (and NaN, stored as null) last, whichever the direction.
     query = query
@@ -108,4 +95,37 @@ export async function searchRunIds(
     ids,
     nextPageToken: rows.length > maxResults ? encodePageToken(offset + maxResults, search) : null,
   };
+}
+
+/** How many runs match a search across all its pages (its filter checked as searchRunIds does). */
+export async function countRunIds(
+  db: Kysely<Database>,
+  search: Omit<RunSearch, 'orderBy' | 'maxResults' | 'pageToken'>,
+): Promise<number> {
+  const query = matchingRuns(db, search);
+  if (!query) return 0;
+  const row = await query
+    .clearSelect()
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+/** The runs a search's experiments, lifecycle and filter select; null when none can match. */
+function matchingRuns(db: Kysely<Database>, search: RunSearch) {
+  const filter = parseRunFilter(search.filter ?? '');
+  let query = db
+    .selectFrom('runs')
+    .innerJoin('experiments', 'experiments.id', 'runs.experiment_id')
+    .select('runs.id');
+  if (search.experimentIds) {
+    if (search.experimentIds.length === 0) return null;
+    query = query.where('runs.experiment_id', 'in', search.experimentIds);
+  }
+  if (!search.includeDeleted)
+    query = query
+      .where('runs.lifecycle', '=', 'active')
+      .where('experiments.lifecycle', '=', 'active');
+  if (filter) query = query.where((eb) => runFilterExpression(eb, filter));
+  return query;
 }

@@ -2,11 +2,15 @@ import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type ClassType, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { guardMutations } from './access.js';
+import { ExperimentResolver } from './resolvers/experiment-resolver.js';
 import { ImageResolver } from './resolvers/image-resolver.js';
+import { JobResolver } from './resolvers/job-resolver.js';
 import { LabelResolver } from './resolvers/label-resolver.js';
 import { ModelVersionResolver } from './resolvers/model-version-resolver.js';
+import { PluginResolver } from './resolvers/plugin-resolver.js';
 import { ImageSimilarResolver, PredictionResolver } from './resolvers/prediction-resolver.js';
 import { RegistryResolver } from './resolvers/registry-resolver.js';
+import { ModelVersionRunResolver, RunResolver } from './resolvers/run-resolver.js';
 
 /**
  * Every resolver class the API serves. A new part of the API adds its resolver here (and
@@ -19,6 +23,11 @@ export const RESOLVERS: NonEmptyArray<ClassType> = [
   ImageSimilarResolver,
   RegistryResolver,
   ModelVersionResolver,
+  ExperimentResolver,
+  RunResolver,
+  ModelVersionRunResolver,
+  PluginResolver,
+  JobResolver,
 ];
 
 /**

@@ -4,9 +4,12 @@ import type { CatalogImage } from '../data/image-catalog.js';
 import type { ImageService, LabelSummary } from '../data/image-service.js';
 import type { PluginRegistry } from '../plugins/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
+import type { RunProgressUpdate } from '../registry/run-progress.js';
 import type { TrackingStore } from '../registry/tracking-store.js';
 import type { ModelServing } from '../serving/model-serving.js';
 import type { PredictionService } from '../serving/prediction-service.js';
+import type { IngestService } from '../server/ingest-roots.js';
+import type { JobRunner } from '../server/jobs.js';
 import type { EventHub } from './event-hub.js';
 
 /** Token roles, each allowed what the ones before it are: read < write < admin. */
@@ -16,6 +19,8 @@ export type Role = (typeof ROLES)[number];
 /** Topics carried to subscribers. Add a topic here and publish it from a service. */
 export interface MenagerieEvents {
   imageAdded: CatalogImage;
+  /** Training and tuning jobs' progress, from server/jobs.ts. */
+  runProgress: RunProgressUpdate;
 }
 
 /**
@@ -35,6 +40,10 @@ export interface MenagerieServices {
   /** The champion of the served model: inference engine, readiness, embeddings. */
   serving: ModelServing;
   predictions: PredictionService;
+  /** Training and tuning in child processes. */
+  jobs: JobRunner;
+  /** Ingest confined to the configured roots. */
+  ingest: IngestService;
 }
 
 /** The context every resolver receives, over HTTP and over WebSocket alike. */

@@ -35,6 +35,9 @@ import { createAuthenticator, parseTokens, type ApiToken } from './auth.js';
 import { formatError, HTTP_STATUS, toGraphQLError } from './error-format.js';
 import { databaseReadiness, healthRoutes, type ReadinessCheck } from './health.js';
 import { imageRoutes } from './image-routes.js';
+import { createIngestService, parseIngestRoots } from './ingest-roots.js';
+import { createJobRunner, type JobConfig } from './jobs.js';
+import { runArtifactRoutes } from './run-artifact-routes.js';
 import { playgroundRoutes, type PlaygroundOptions } from './playground.js';
 import { checkQueryLimits, DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-limits.js';
 import { jsonLogger, requestLogging, requestStore, type Logger } from './request-log.js';
@@ -75,6 +78,10 @@ export interface ServerConfig {
   computeEmbeddings?: boolean;
   /** Below this confidence a prediction is flagged `uncertain` (default 0.5). */
   uncertaintyThreshold?: number;
+  /** Training/tuning child processes: how many at once (default 1), timeouts. */
+  jobs?: JobConfig;
+  /** Folders `ingest` may read (default $MENAGERIE_INGEST_ROOTS; none: ingest is refused). */
+  ingestRoots?: readonly string[];
 }
 
 export interface ServerOptions {
@@ -84,6 +91,8 @@ export interface ServerOptions {
     blobs: BlobStore;
     plugins: PluginRegistry;
     tracking: TrackingStore;
+    /** The config file that listed the plugins; job processes load the same one. */
+    configFile?: string;
   };
   config?: ServerConfig;
   /** Resolver classes; default every resolver in schema/build-schema.ts. */
@@ -166,6 +175,19 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       blobs: workspace.blobs,
       images,
       engine: serving.engine,
+      ...(config.maxPixels !== undefined && { maxPixels: config.maxPixels }),
+    }),
+    jobs: createJobRunner({
+      dataDir: workspace.dataDir,
+      ...(workspace.configFile !== undefined && { configFile: workspace.configFile }),
+      tracking: workspace.tracking,
+      publish: (update) => services.events.publish('runProgress', update),
+      ...(config.jobs && { config: config.jobs }),
+    }),
+    ingest: createIngestService({
+      database: workspace.database,
+      blobs: workspace.blobs,
+      roots: config.ingestRoots ?? parseIngestRoots(process.env.MENAGERIE_INGEST_ROOTS),
       ...(config.maxPixels !== undefined && { maxPixels: config.maxPixels }),
     }),
     ...options.services,
@@ -280,6 +302,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   app.use(requestLogging(log));
   app.use(healthRoutes(() => readiness));
   app.use(imageRoutes({ images: services.images, thumbnails }));
+  app.use(runArtifactRoutes({ tracking: services.tracking }));
   if (config.playground !== false) {
     app.use(playgroundRoutes(GRAPHQL_PATH, config.playground === true ? {} : config.playground));
   }
@@ -328,7 +351,11 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     addReadinessCheck: (check) => {
       readiness.push(check);
     },
-    close: () => (closing ??= apollo.stop().finally(() => services.serving.close())),
+    // Jobs get SIGINT at once, so their runs end KILLED while requests drain.
+    close: () =>
+      (closing ??= Promise.all([apollo.stop(), services.jobs.shutdown()])
+        .then(() => {})
+        .finally(() => services.serving.close())),
   };
 }
 

@@ -18,6 +18,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   BAD_USER_INPUT: 400,
   IMAGE_NOT_FOUND: 404,
   BLOB_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  RUN_ARTIFACT_NOT_FOUND: 404,
 };
 
 /**

@@ -46,6 +46,13 @@ export function registerServe(program: Command): void {
       '--model <name>',
       'registered model whose champion predict serves (default $MENAGERIE_MODEL, else faces)',
     )
+    .option('--max-jobs <n>', 'training/tuning jobs at once (default 1)', parsePositiveInt)
+    .option(
+      '--ingest-root <dir>',
+      'folder the ingest mutation may read (repeatable; default $MENAGERIE_INGEST_ROOTS, else none)',
+      collect,
+      [],
+    )
     .action(async (opts, command: Command) => {
       const workspace = await openWorkspace(command.optsWithGlobals());
       const tokens = (opts.token as string[]).map(parseTokenFlag);
@@ -61,6 +68,10 @@ export function registerServe(program: Command): void {
           maxPixels: opts.maxPixels,
           ...(opts.model !== undefined && { servingModel: opts.model as string }),
           playground: opts.playground !== false,
+          ...(opts.maxJobs !== undefined && { jobs: { maxJobs: opts.maxJobs as number } }),
+          ...((opts.ingestRoot as string[]).length > 0 && {
+            ingestRoots: opts.ingestRoot as string[],
+          }),
         },
       });
       // After the API's routes: the dashboard's SPA fallback never shadows them.

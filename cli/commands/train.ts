@@ -4,6 +4,7 @@ import type { HpValue } from '../../training/hyperparameters.js';
 import type { TrainingObserver } from '../../training/training-observer.js';
 import { formatTable } from '../format-table.js';
 import { collect, parsePositiveInt } from '../options.js';
+import { jsonProgress } from '../progress-json.js';
 import { createProgress, formatDuration } from '../progress.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 
@@ -23,13 +24,16 @@ export function registerTrain(program: Command): void {
     .option('--patience <n>', 'early-stopping patience in epochs (0 turns it off)', parseInteger, 4)
     .option('--limit-per-label <n>', 'at most N images per label and split', parsePositiveInt)
     .option('--json', 'print the result as JSON')
+    .option('--progress-json', 'print one JSON line per job event on stdout (for the server)')
     .action(async (opts: TrainOptions, command: Command) => {
       const workspace = await openWorkspace(command.optsWithGlobals());
       const controller = abortOnSigint();
+      const progress = opts.progressJson ? jsonProgress() : undefined;
+      let runId: string | undefined;
       try {
         const hp = parseHp(opts.hp);
         if (opts.size !== undefined) hp.input_size = opts.size;
-        const { runId, result } = await runTrackedTraining(jobContext(workspace), {
+        const { result } = await runTrackedTraining(jobContext(workspace), {
           plugin: opts.plugin,
           hp,
           epochs: opts.epochs,
@@ -40,12 +44,18 @@ export function registerTrain(program: Command): void {
           earlyStopping:
             opts.patience > 0 ? { monitor: 'val_loss', patience: opts.patience } : false,
           signal: controller.signal,
-          observer: epochProgress(opts.epochs),
+          observer: progress?.observer(opts.epochs, () => runId) ?? epochProgress(opts.epochs),
           ...(opts.runName !== undefined && { runName: opts.runName }),
           ...(opts.limitPerLabel !== undefined && { limitPerLabel: opts.limitPerLabel }),
-          onRun: (id) => console.error(`run ${id}`),
+          onRun: (id) => {
+            runId = id;
+            progress?.emit({ event: 'run', runId: id, kind: 'training' });
+            console.error(`run ${id}`);
+          },
         });
-        if (opts.json) {
+        if (progress) {
+          progress.emit({ event: 'end', runId: runId!, status: result.status });
+        } else if (opts.json) {
           console.log(JSON.stringify({ runId, ...result }, null, 2));
         } else {
           const m = result.metrics;
@@ -73,6 +83,9 @@ export function registerTrain(program: Command): void {
           }
         }
         if (result.status === 'KILLED') process.exitCode = 130;
+      } catch (error) {
+        progress?.fail(error, runId);
+        throw error;
       } finally {
         controller.dispose();
         await workspace.close();
@@ -93,6 +106,7 @@ interface TrainOptions {
   patience: number;
   limitPerLabel?: number;
   json?: boolean;
+  progressJson?: boolean;
 }
 
 /** The services a tracked job needs, from an open workspace. */

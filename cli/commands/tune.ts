@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { runTrackedTuning } from '../../registry/tracked-tuning.js';
 import { formatTable } from '../format-table.js';
 import { collect, parsePositiveInt } from '../options.js';
+import { jsonProgress } from '../progress-json.js';
 import { openWorkspace } from '../workspace.js';
 import { abortOnSigint, epochProgress, jobContext, parseHp } from './train.js';
 
@@ -26,9 +27,13 @@ export function registerTune(program: Command): void {
     .option('--limit-per-label <n>', 'at most N images per label and split', parsePositiveInt)
     .option('--resume <runId>', 'continue a tuning run; finished trials are not run again')
     .option('--json', 'print the result as JSON')
+    .option('--progress-json', 'print one JSON line per job event on stdout (for the server)')
     .action(async (opts: TuneOptions, command: Command) => {
       const workspace = await openWorkspace(command.optsWithGlobals());
       const controller = abortOnSigint();
+      const progress = opts.progressJson ? jsonProgress() : undefined;
+      let tuningRunId: string | undefined;
+      let trialRunId: string | undefined;
       try {
         const hyperband = /hyperband$/.test(opts.tuner);
         const { runId, outcome } = await runTrackedTuning(jobContext(workspace), {
@@ -45,19 +50,52 @@ export function registerTune(program: Command): void {
           seed: opts.seed,
           experiment: opts.experiment,
           signal: controller.signal,
-          observer: epochProgress(opts.epochs, '  '),
+          observer:
+            progress?.observer(
+              opts.epochs,
+              () => trialRunId,
+              () => tuningRunId,
+            ) ?? epochProgress(opts.epochs, '  '),
           ...(opts.direction && { direction: opts.direction }),
           ...(opts.runName !== undefined && { runName: opts.runName }),
           ...(opts.limitPerLabel !== undefined && { limitPerLabel: opts.limitPerLabel }),
           ...(opts.resume !== undefined && { resume: opts.resume }),
-          onRun: (id) => console.error(`tuning run ${id}${opts.resume ? ' (resumed)' : ''}`),
-          onTrialStart: (trialId, values, id) =>
-            console.error(`trial ${trialId} (run ${id}): ${JSON.stringify(values)}`),
-          onTrialEnd: (trial) =>
+          onRun: (id) => {
+            tuningRunId = id;
+            progress?.emit({ event: 'run', runId: id, kind: 'tuning' });
+            console.error(`tuning run ${id}${opts.resume ? ' (resumed)' : ''}`);
+          },
+          onTrialStart: (trialId, values, id) => {
+            trialRunId = id;
+            progress?.emit({
+              event: 'trial-start',
+              runId: id,
+              parentRunId: tuningRunId!,
+              trialId,
+              values,
+            });
+            console.error(`trial ${trialId} (run ${id}): ${JSON.stringify(values)}`);
+          },
+          onTrialEnd: (trial) => {
+            progress?.emit({
+              event: 'trial-end',
+              runId: trialRunId ?? tuningRunId!,
+              parentRunId: tuningRunId!,
+              trialId: trial.trialId,
+              status: trial.status,
+              ...(trial.score !== undefined && { score: trial.score }),
+              ...(trial.error !== undefined && { error: trial.error }),
+            });
             console.error(
               `trial ${trial.trialId} ${trial.status}${trial.score !== undefined ? ` ${opts.objective} ${trial.score.toFixed(4)}` : ` ${trial.error ?? ''}`}`,
-            ),
+            );
+          },
         });
+        if (progress) {
+          progress.emit({ event: 'end', runId, status: outcome.aborted ? 'KILLED' : 'FINISHED' });
+          if (outcome.aborted) process.exitCode = 130;
+          return;
+        }
         if (opts.json) {
           console.log(JSON.stringify({ runId, ...outcome }, null, 2));
           return;
@@ -81,6 +119,9 @@ export function registerTune(program: Command): void {
           `tuning run ${runId} ${outcome.aborted ? 'stopped (resume with --resume ' + runId + ')' : 'finished'}; best trial ${outcome.best?.trialId ?? 'none'}`,
         );
         if (outcome.aborted) process.exitCode = 130;
+      } catch (error) {
+        progress?.fail(error, tuningRunId);
+        throw error;
       } finally {
         controller.dispose();
         await workspace.close();
@@ -106,6 +147,7 @@ interface TuneOptions {
   limitPerLabel?: number;
   resume?: string;
   json?: boolean;
+  progressJson?: boolean;
 }
 
 function parseDirection(value: string): 'min' | 'max' {

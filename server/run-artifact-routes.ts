@@ -1,0 +1,47 @@
+import fs from 'node:fs/promises';
+import express, { type Router } from 'express';
+import { MenagerieError } from '../data/errors.js';
+import { CONFUSION_MATRIX_PNG, modelArtifactFile } from '../registry/run-evaluation.js';
+import type { TrackingStore } from '../registry/tracking-store.js';
+import { sendError } from './image-routes.js';
+
+const RUN_ID = /^[0-9a-f]{32}$/;
+
+/** Where a run's confusion matrix PNG is served; `Run.confusionMatrixUrl` gives it. */
+export const confusionMatrixPath = (runId: string) =>
+  `/runs/${runId}/artifacts/${CONFUSION_MATRIX_PNG}`;
+
+/**
+ * `GET /runs/:id/artifacts/confusion_matrix.png`. The route names the one file it serves;
+ * the id (32 hex digits, else 400) picks a run, and the run's own artifact URI the folder,
+ * so nothing a client sends becomes a path. Not cached for long: a resumed run rewrites it.
+ */
+export function runArtifactRoutes(deps: { tracking: TrackingStore }): Router {
+  const router = express.Router();
+  router.get(`/runs/:id/artifacts/${CONFUSION_MATRIX_PNG}`, async (req, res) => {
+    try {
+      const id = String(req.params['id']);
+      if (!RUN_ID.test(id)) {
+        throw new MenagerieError(
+          'BAD_REQUEST',
+          `a run id is 32 lowercase hex digits, got '${id.slice(0, 40)}'`,
+        );
+      }
+      const run = await deps.tracking.getRun(id);
+      const file = modelArtifactFile(run.artifactUri, CONFUSION_MATRIX_PNG);
+      const bytes = file ? await fs.readFile(file).catch(() => null) : null;
+      if (!bytes) {
+        throw new MenagerieError(
+          'RUN_ARTIFACT_NOT_FOUND',
+          `run ${id} has no confusion matrix (yet): it is written when training ends`,
+        );
+      }
+      res.setHeader('cache-control', 'no-cache');
+      res.setHeader('x-content-type-options', 'nosniff');
+      res.type('image/png').send(bytes);
+    } catch (error) {
+      sendError(res, error);
+    }
+  });
+  return router;
+}
