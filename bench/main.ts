@@ -10,7 +10,13 @@ export interface BenchmarkModule {
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 /** Files in bench/ that are harness, not benchmarks. */
-const NOT_BENCHMARKS = new Set(['main.ts', 'python-env.ts', 'reference-cnn.ts', 'report.ts']);
+const NOT_BENCHMARKS = new Set([
+  'main.ts',
+  'paced-anchor.ts',
+  'python-env.ts',
+  'reference-cnn.ts',
+  'report.ts',
+]);
 
 function availableBenchmarks(): string[] {
   return fs

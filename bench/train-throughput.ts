@@ -1,9 +1,13 @@
 // `npm run bench -- train-throughput [--examples N] [--rounds R] [--stock]`: training
 // images/s of the reference CNN (64×64×3, batch 32, Adam 1e-3) on random tensors, tfjs-node
-// with Menagerie's fast kernels and Adam against Keras 3 `model.fit` on TensorFlow 2.21 in
-// the same run. Epochs alternate, one of Keras then one of ours, both processes alive, so
-// load from other processes hits both alike; each side's figure is the median of its timed
-// epochs, warm-up epochs excluded. `--stock` also times tfjs's own kernels and Adam.
+// with Menagerie's fast kernels and fused Adam against Keras 3 `model.fit` on TensorFlow
+// 2.21 in the same run, two ways: `model.fit`, and the trainer's own loop (one
+// `optimizer.minimize` over `model.apply` per batch, as training/trainer.ts runs it; the
+// ratio printed last). Epochs alternate, one of Keras then one of each of ours, all
+// processes alive, so load from other processes hits all alike; each figure is the median
+// of its timed epochs, warm-up epochs excluded, with the load average printed per round.
+// `--stock` also times tfjs's own kernels and Adam.
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -32,19 +36,27 @@ export async function run(args: string[]): Promise<void> {
   const x = tf.randomUniform([examples, SIZE, SIZE, 3]);
   const y = tf.tidy(() => tf.oneHot(tf.randomUniform([examples], 0, CLASSES, 'int32'), CLASSES));
   const ours = await trainer(tf, 'fast', x, y);
+  const loop = await trainer(tf, 'loop', x, y);
   const tfjsStock = stock ? await trainer(tf, 'stock', x, y) : undefined;
   const keras = await pacedKeras(python, examples, rounds);
 
-  const rates = { keras: [] as number[], fast: [] as number[], stock: [] as number[] };
+  const rates = {
+    keras: [] as number[],
+    fast: [] as number[],
+    loop: [] as number[],
+    stock: [] as number[],
+  };
   try {
     for (let round = 1; round <= rounds; round++) {
       rates.keras.push(examples / (await keras.epoch()));
       rates.fast.push(await ours.epoch());
+      rates.loop.push(await loop.epoch());
       if (tfjsStock) rates.stock.push(await tfjsStock.epoch());
       const line = Object.entries(rates)
         .filter(([, values]) => values.length > 0)
         .map(([name, values]) => `${name} ${values.at(-1)!.toFixed(0)}`);
-      console.log(`epoch ${round}: ${line.join(', ')} images/s`);
+      const load = os.loadavg()[0]!.toFixed(1);
+      console.log(`epoch ${round}: ${line.join(', ')} images/s (load ${load})`);
     }
   } finally {
     keras.close();
@@ -66,8 +78,11 @@ export async function run(args: string[]): Promise<void> {
       'images/s',
     );
   }
-  printFigure('tfjs-node model.fit, fast kernels + FastAdam', oursRate, 'images/s');
-  printRatio('train-throughput tfjs-node vs keras model.fit', oursRate, kerasRate);
+  printFigure('tfjs-node model.fit, fast kernels + fused Adam', oursRate, 'images/s');
+  printFigure('  its ratio to keras model.fit', oursRate / kerasRate, 'x');
+  const loopRate = percentile(rates.loop, 50);
+  printFigure('tfjs-node trainer loop, fast kernels + fused Adam', loopRate, 'images/s');
+  printRatio('train-throughput trainer loop vs keras model.fit', loopRate, kerasRate);
 }
 
 /**
@@ -122,10 +137,13 @@ interface EpochTimer {
   epoch(): Promise<number>;
 }
 
-/** A compiled reference CNN that has run its warm-up epoch, under fast or stock kernels. */
+/**
+ * A compiled reference CNN that has run its warm-up epoch: `model.fit` under fast or stock
+ * kernels, or the trainer's loop under fast kernels.
+ */
 async function trainer(
   tf: Tf,
-  kind: 'fast' | 'stock',
+  kind: 'fast' | 'stock' | 'loop',
   x: TfNode.Tensor,
   y: TfNode.Tensor,
 ): Promise<EpochTimer> {
@@ -133,20 +151,23 @@ async function trainer(
   if (input.size !== SIZE)
     throw new Error(`the cnn plugin's default input is ${input.size}, expected ${SIZE}`);
   model.compile({
-    optimizer: kind === 'fast' ? createFastAdam(tf, { learningRate: 1e-3 }) : tf.train.adam(1e-3),
+    optimizer: kind === 'stock' ? tf.train.adam(1e-3) : createFastAdam(tf, { learningRate: 1e-3 }),
     loss: 'categoricalCrossentropy',
     metrics: ['accuracy'],
   });
   // Kernels are process-wide: switch them for each call, so the two kinds can alternate.
   const withKernels = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const uninstall = kind === 'fast' ? installFastKernels(tf) : undefined;
+    const uninstall = kind === 'stock' ? undefined : installFastKernels(tf);
     try {
       return await fn();
     } finally {
       uninstall?.();
     }
   };
-  const epoch = () => model.fit(x, y, { batchSize: BATCH, epochs: 1, verbose: 0 });
+  const epoch = async (): Promise<void> => {
+    if (kind === 'loop') trainerLoopEpoch(tf, model, x, y);
+    else await model.fit(x, y, { batchSize: BATCH, epochs: 1, verbose: 0 });
+  };
   await withKernels(epoch);
   return {
     epoch: () =>
@@ -155,6 +176,47 @@ async function trainer(
         return x.shape[0]! / seconds;
       }),
   };
+}
+
+/**
+ * One epoch as training/trainer.ts runs it: per batch, one `optimizer.minimize` over
+ * `model.apply(xs, { training: true })` with categorical cross-entropy, and the count of
+ * correct predictions kept for the epoch's accuracy; loss and count read once per epoch.
+ */
+function trainerLoopEpoch(tf: Tf, model: TfNode.LayersModel, x: TfNode.Tensor, y: TfNode.Tensor) {
+  const optimizer = model.optimizer;
+  const variables = model.trainableWeights.map((w) => w.read() as TfNode.Variable);
+  const examples = x.shape[0]!;
+  let totals: { loss: TfNode.Tensor; correct: TfNode.Tensor } = {
+    loss: tf.scalar(0),
+    correct: tf.scalar(0),
+  };
+  for (let start = 0; start < examples; start += BATCH) {
+    const size = Math.min(BATCH, examples - start);
+    const next = tf.tidy(() => {
+      const xs = x.slice(start, size);
+      const ys = y.slice(start, size);
+      let correct: TfNode.Scalar | undefined;
+      const loss = optimizer.minimize(
+        () => {
+          const probs = model.apply(xs, { training: true }) as TfNode.Tensor;
+          correct = tf.keep(probs.argMax(-1).equal(ys.argMax(-1)).sum<TfNode.Scalar>());
+          const clipped = probs.clipByValue(1e-7, 1 - 1e-7);
+          return ys.mul(clipped.log()).sum(-1).neg().mean<TfNode.Scalar>();
+        },
+        true,
+        variables,
+      )!;
+      const sums = { loss: totals.loss.add(loss), correct: totals.correct.add(correct!) };
+      correct!.dispose();
+      return sums;
+    });
+    tf.dispose([totals.loss, totals.correct]);
+    totals = next;
+  }
+  const read = [totals.loss.dataSync()[0], totals.correct.dataSync()[0]];
+  tf.dispose([totals.loss, totals.correct]);
+  return read;
 }
 
 function numberFlag(args: string[], flag: string, fallback: number): number {

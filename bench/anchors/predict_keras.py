@@ -5,9 +5,11 @@ single: per call, decode one JPEG from bytes in memory with Pillow, resize to 64
         `model.predict(x, verbose=0)`; and the same with a direct `model(x, training=False)`
         call, which is what a careful Keras user writes. Calls alternate between the two.
 batch:  images decoded once, `model.predict(x, batch_size=B, verbose=0)` over all of them.
+        With --paced, after the warm-up it prints {"ready": true}, then times one pass per
+        line read on stdin, answering {"images_per_s": r}, until stdin closes.
 
 Usage: python predict_keras.py single <calls> <jpeg>...
-       python predict_keras.py batch <images> <batch> <repeats> <jpeg>...
+       python predict_keras.py batch <images> <batch> <repeats> <jpeg>... [--paced]
 Last stdout line: a JSON object of figures (milliseconds per call, or images/s).
 """
 
@@ -78,19 +80,31 @@ def single(model, calls, images):
     return figures
 
 
-def batch(model, count, batch_size, repeats, images):
+def batch(model, count, batch_size, repeats, images, paced=False):
     decoded = np.stack([decode(data) for data in images])
     x = np.concatenate([decoded] * (count // len(decoded) + 1))[:count]
     model.predict(x[: batch_size * 4], batch_size=batch_size, verbose=0)  # warm-up
-    rates = []
-    for _ in range(repeats):
+
+    def one_pass():
         started = time.perf_counter()
         model.predict(x, batch_size=batch_size, verbose=0)
-        rates.append(count / (time.perf_counter() - started))
+        return count / (time.perf_counter() - started)
+
+    rates = []
+    if paced:
+        one_pass()  # a full pass, so the first timed one is warm too
+        print(json.dumps({"ready": True}), flush=True)
+        while sys.stdin.readline():
+            rates.append(one_pass())
+            print(json.dumps({"images_per_s": rates[-1]}), flush=True)
+    else:
+        rates = [one_pass() for _ in range(repeats)]
     return {"images_per_s": rates}
 
 
 def main(argv):
+    paced = "--paced" in argv
+    argv = [a for a in argv if a != "--paced"]
     mode = argv[1]
     keras.utils.set_random_seed(0)
     model = reference_cnn()
@@ -99,7 +113,8 @@ def main(argv):
         figures = single(model, calls, [open(p, "rb").read() for p in paths])
     elif mode == "batch":
         count, batch_size, repeats, paths = int(argv[2]), int(argv[3]), int(argv[4]), argv[5:]
-        figures = batch(model, count, batch_size, repeats, [open(p, "rb").read() for p in paths])
+        data = [open(p, "rb").read() for p in paths]
+        figures = batch(model, count, batch_size, repeats, data, paced)
     else:
         print(f"unknown mode {mode}", file=sys.stderr)
         return 2

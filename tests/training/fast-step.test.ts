@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadTensorflow } from '../../data/tensorflow.js';
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { createFastAdam, installFastKernels } from '../../training/fast-step.js';
+import { createFastAdam, installFastKernels, oneDnnSupport } from '../../training/fast-step.js';
 
 const tf = await loadTensorflow();
 
@@ -65,6 +65,94 @@ describe('installFastKernels', () => {
       expect(Array.from(grad.dataSync())).toEqual([0, 1, 0, 0, 0, 2, 0, 1, 0]);
     } finally {
       uninstall();
+    }
+  });
+});
+
+describe('installFastKernels, oneDNN kernels', () => {
+  /** The same function under tfjs's kernels and under ours: values and input gradients. */
+  function bothWays(f: (x: TfNode.Tensor4D) => TfNode.Tensor, x: TfNode.Tensor4D) {
+    const run = () =>
+      tf.tidy(() => {
+        const y = f(x);
+        const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 7);
+        const grad = tf.grad((t: TfNode.Tensor) =>
+          f(t as TfNode.Tensor4D)
+            .mul(dy)
+            .sum(),
+        )(x);
+        return { y: Array.from(y.dataSync()), grad: Array.from(grad.dataSync()) };
+      });
+    const stock = run();
+    const uninstall = installFastKernels(tf);
+    try {
+      return { stock, fast: run() };
+    } finally {
+      uninstall();
+    }
+  }
+
+  it('are available in the libtensorflow Menagerie sets up', () => {
+    expect(oneDnnSupport(tf)).toEqual({ pool: true, conv: true });
+  });
+
+  it.each([
+    ['2×2 valid, odd input', 2, 2, 'valid' as const, 13],
+    ['3×3 stride 2 same (overlapping windows)', 3, 2, 'same' as const, 9],
+    ['2×2 stride 1 valid', 2, 1, 'valid' as const, 6],
+  ])('max pool %s: the same outputs and gradients as tfjs', (_name, size, stride, pad, side) => {
+    const x = tf.randomNormal([2, side, side, 3], 0, 1, 'float32', 3) as TfNode.Tensor4D;
+    const { stock, fast } = bothWays((t) => tf.maxPool(t, size, stride, pad), x);
+    expect(fast.y).toEqual(stock.y);
+    fast.grad.forEach((v, i) => expect(v).toBeCloseTo(stock.grad[i]!, 5));
+    x.dispose();
+  });
+
+  it('max pool with tied maxima gives each window’s gradient to one of them', () => {
+    // Which maximum gets it is a convention (zeros after a ReLU: the ReLU then drops it).
+    const x = tf.zeros([1, 4, 4, 1]) as TfNode.Tensor4D;
+    const { stock, fast } = bothWays((t) => tf.maxPool(t, 2, 2, 'valid'), x);
+    const total = (values: number[]) => values.reduce((a, b) => a + b, 0);
+    expect(fast.grad.filter((v) => v !== 0)).toHaveLength(4);
+    expect(total(fast.grad)).toBeCloseTo(total(stock.grad), 5);
+    x.dispose();
+  });
+
+  it.each(['relu', 'linear'] as const)(
+    'fused conv2d with bias and %s: the same outputs and gradients as tfjs',
+    (activation) => {
+      const x = tf.randomNormal([2, 9, 9, 3], 0, 1, 'float32', 11) as TfNode.Tensor4D;
+      const filter = tf.randomNormal([3, 3, 3, 4], 0, 0.5, 'float32', 12) as TfNode.Tensor4D;
+      const bias = tf.tensor1d([0.1, -0.2, 0.3, 0]);
+      for (const pad of ['valid', 'same'] as const) {
+        const { stock, fast } = bothWays(
+          (t) => tf.fused.conv2d({ x: t, filter, bias, strides: 1, pad, activation }),
+          x,
+        );
+        fast.y.forEach((v, i) => expect(v).toBeCloseTo(stock.y[i]!, 5));
+        fast.grad.forEach((v, i) => expect(v).toBeCloseTo(stock.grad[i]!, 5));
+      }
+      tf.dispose([x, filter, bias]);
+    },
+  );
+
+  it('sums over all but the last axis as tfjs does, and leaves other sums alone', () => {
+    const x = tf.randomNormal([3, 4, 5, 6], 0, 1, 'float32', 13);
+    const sums = () =>
+      tf.tidy(() =>
+        [tf.sum(x, [0, 1, 2]), tf.sum(x.reshape([60, 6]), 0), tf.sum(x, [1, 2]), tf.sum(x)].map(
+          (t) => Array.from(t.dataSync()),
+        ),
+      );
+    const stock = sums();
+    const uninstall = installFastKernels(tf);
+    try {
+      sums().forEach((values, i) =>
+        values.forEach((v, j) => expect(v).toBeCloseTo(stock[i]![j]!, 4)),
+      );
+    } finally {
+      uninstall();
+      x.dispose();
     }
   });
 });
