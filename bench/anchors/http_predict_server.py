@@ -27,25 +27,10 @@ import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI, File, UploadFile  # noqa: E402
 from PIL import Image  # noqa: E402
+from reference_cnn import reference_cnn  # noqa: E402
 
 SIZE = 64
 LABELS = ["cat", "dog", "wild"]
-
-
-def reference_cnn():
-    return keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(len(LABELS), activation="softmax"),
-        ]
-    )
 
 
 def decode(data):
@@ -55,7 +40,7 @@ def decode(data):
 
 
 keras.utils.set_random_seed(0)
-model = reference_cnn()
+model = reference_cnn(SIZE, len(LABELS))
 app = FastAPI()
 
 

@@ -25,26 +25,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
+from reference_cnn import reference_cnn  # noqa: E402
 
 SIZE = 64
 CLASSES = 3
 WARMUP = 20
-
-
-def reference_cnn():
-    return keras.Sequential(
-        [
-            keras.Input((SIZE, SIZE, 3)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(CLASSES, activation="softmax"),
-        ]
-    )
 
 
 def decode(data):
@@ -107,7 +92,7 @@ def main(argv):
     argv = [a for a in argv if a != "--paced"]
     mode = argv[1]
     keras.utils.set_random_seed(0)
-    model = reference_cnn()
+    model = reference_cnn(SIZE, CLASSES)
     if mode == "single":
         calls, paths = int(argv[2]), argv[3:]
         figures = single(model, calls, [open(p, "rb").read() for p in paths])

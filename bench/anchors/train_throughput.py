@@ -21,22 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-
-def reference_cnn(size, classes):
-    return keras.Sequential(
-        [
-            keras.Input((size, size, 3)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(classes, activation="softmax"),
-        ]
-    )
+from reference_cnn import reference_cnn  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
