@@ -19,6 +19,7 @@ export interface TrackedTuningOptions {
   /** Objective metric (a per-epoch metric; the best epoch of a trial counts). */
   objective?: string;
   direction?: 'min' | 'max';
+  /** Trials at most; default: the tuner's own (Hyperband: its whole schedule, others 10). */
   maxTrials?: number;
   /** Epochs per trial (Hyperband decides its own, up to `maxEpochs`). */
   epochs?: number;
@@ -97,7 +98,7 @@ export async function runTrackedTuning(
       tuner: tuner.name,
       objective,
       direction,
-      max_trials: options.maxTrials ?? 10,
+      max_trials: options.maxTrials ?? 'tuner default',
       epochs,
       seed,
       executions_per_trial: options.executionsPerTrial ?? 1,
@@ -128,7 +129,7 @@ export async function runTrackedTuning(
     const oracle = tuner.createOracle({
       space,
       objective: { name: objective, direction },
-      maxTrials: options.maxTrials ?? 10,
+      ...(options.maxTrials !== undefined && { maxTrials: options.maxTrials }),
       seed,
       ...options.tunerOptions,
     });

@@ -30,22 +30,7 @@ import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.keras.preprocessing.image import ImageDataGenerator  # noqa: E402
-
-
-def reference_cnn(size, classes):
-    return keras.Sequential(
-        [
-            keras.Input((size, size, 3)),
-            keras.layers.Conv2D(32, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, 3, activation="relu"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(128, activation="relu"),
-            keras.layers.Dropout(0.5),
-            keras.layers.Dense(classes, activation="softmax"),
-        ]
-    )
+from reference_cnn import reference_cnn  # noqa: E402
 
 
 def frame(db_path, split):

@@ -14,7 +14,11 @@ export function registerTune(program: Command): void {
     .option('--tuner <name>', 'random, grid, hyperband or bayesian', 'hyperband')
     .option('--objective <metric>', 'metric to optimise', 'val_accuracy')
     .option('--direction <dir>', 'max or min (default: min for *loss, else max)', parseDirection)
-    .option('--max-trials <n>', 'trials at most', parsePositiveInt, 10)
+    .option(
+      '--max-trials <n>',
+      "trials at most (default: the tuner's own; Hyperband runs its whole schedule)",
+      parsePositiveInt,
+    )
     .option('--epochs <n>', 'epochs per trial (Hyperband: max epochs)', parsePositiveInt, 5)
     .option('--factor <n>', 'Hyperband reduction factor', parsePositiveInt, 3)
     .option('--executions <n>', 'executions per trial, averaged', parsePositiveInt, 1)
@@ -40,7 +44,7 @@ export function registerTune(program: Command): void {
           plugin: opts.plugin,
           tuner: opts.tuner,
           objective: opts.objective,
-          maxTrials: opts.maxTrials,
+          ...(opts.maxTrials !== undefined && { maxTrials: opts.maxTrials }),
           epochs: opts.epochs,
           executionsPerTrial: opts.executions,
           maxConsecutiveFailedTrials: opts.maxFailures,
@@ -134,7 +138,7 @@ interface TuneOptions {
   tuner: string;
   objective: string;
   direction?: 'min' | 'max';
-  maxTrials: number;
+  maxTrials?: number;
   epochs: number;
   factor: number;
   executions: number;
