@@ -33,16 +33,18 @@ export interface UploadFile {
 
 /**
  * A real server on 127.0.0.1 (a free port) over a temp workspace, with one token per role,
- * playground off and logs captured. `dispose` closes both.
+ * playground off and logs captured. `dispose` closes both. `pluginConfig` is a
+ * menagerie.config.json for the workspace (third-party plugins for training jobs).
  */
 export async function startTestServer(
   config: ServerConfig = {},
-  options: Pick<ServerOptions, 'services' | 'resolvers'> = {},
+  options: Pick<ServerOptions, 'services' | 'resolvers'> & { pluginConfig?: string } = {},
 ) {
-  const workspace = await tempWorkspace();
+  const { pluginConfig, ...serverOptions } = options;
+  const workspace = await tempWorkspace(pluginConfig ? { config: pluginConfig } : {});
   const logs: LogEntry[] = [];
   const server: MenagerieServer = await createServer({
-    ...options,
+    ...serverOptions,
     workspace,
     config: {
       port: 0,

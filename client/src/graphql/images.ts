@@ -1,6 +1,6 @@
 import { gql } from '@urql/core';
 
-/** The data set: images, labels and their counts (schema/schema.graphql, served today). */
+/** The data set: images, labels and their counts. */
 
 export type Split = 'TRAIN' | 'VAL' | 'TEST';
 export const SPLITS: readonly Split[] = ['TRAIN', 'VAL', 'TEST'];
@@ -115,10 +115,12 @@ export type SimilarMethod = 'EMBEDDING' | 'RANDOM';
 
 export interface SimilarImages {
   method: SimilarMethod;
+  /** Why RANDOM was used (embeddings still computing, failed, no model…). */
+  reason: string | null;
   images: { distance: number | null; image: ImageSummary }[];
 }
 
-/** Planned (schema/planned.graphql): nearest neighbours by the serving model's embedding. */
+/** Nearest neighbours in the serving model's embedding space (random while it has none). */
 export const IMAGE_SIMILAR_QUERY = gql<
   { image: { id: string; similar: SimilarImages } | null },
   { id: string; k: number }
@@ -128,6 +130,7 @@ export const IMAGE_SIMILAR_QUERY = gql<
       id
       similar(k: $k, sameLabel: false) {
         method
+        reason
         images {
           distance
           image {

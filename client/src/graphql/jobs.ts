@@ -1,7 +1,7 @@
 import { gql } from '@urql/core';
 import type { Metric, RunStatus } from './tracking.js';
 
-/** Planned (schema/planned.graphql): model plugins, tuners, and training/tuning jobs. */
+/** Model plugins, tuners, and training/tuning jobs. */
 
 /** One hyperparameter; `type` is int, float, choice, boolean or fixed (training/hyperparameters.ts). */
 export interface HpSpec {
@@ -112,7 +112,10 @@ export const CANCEL_RUN_MUTATION = gql<{ cancelRun: StartedRun }, { id: string }
 `;
 
 export interface RunProgress {
+  /** The run this update is about: a trial's id within a tuning run. */
   runId: string;
+  /** The tuning run, for a trial's update. */
+  parentRunId: string | null;
   status: RunStatus;
   epoch: number | null;
   epochs: number | null;
@@ -126,6 +129,7 @@ export const RUN_PROGRESS_SUBSCRIPTION = gql<{ runProgress: RunProgress }, { run
   subscription RunProgress($runId: ID!) {
     runProgress(runId: $runId) {
       runId
+      parentRunId
       status
       epoch
       epochs

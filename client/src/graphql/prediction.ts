@@ -1,7 +1,7 @@
 import { gql } from '@urql/core';
 import type { ImageSummary, SimilarImages } from './images.js';
 
-/** Planned (schema/planned.graphql): predictions and the feedback that grows the data set. */
+/** Predictions, what serves them, and the feedback that grows the data set. */
 
 export interface ModelVersionRef {
   name: string;
@@ -43,6 +43,7 @@ export const PREDICT_MUTATION = gql<
       latencyMs
       similar(k: $k) {
         method
+        reason
         images {
           distance
           image {
@@ -78,6 +79,8 @@ export const SUBMIT_FEEDBACK_MUTATION = gql<
 `;
 
 export interface ServingInfo {
+  /** The registered model whose champion is followed, even while nothing serves. */
+  modelName: string;
   model: ModelVersionRef | null;
   labels: string[];
   loadedAt: string | null;
@@ -86,6 +89,7 @@ export interface ServingInfo {
 export const SERVING_QUERY = gql<{ serving: ServingInfo }, Record<string, never>>`
   query Serving {
     serving {
+      modelName
       model {
         name
         version

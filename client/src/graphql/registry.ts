@@ -1,7 +1,7 @@
 import { gql } from '@urql/core';
 import type { KeyValue } from './tracking.js';
 
-/** Planned (schema/planned.graphql): registered models, versions, stages and aliases. */
+/** Registered models, versions, stages and aliases. */
 
 export type StageName = 'NONE' | 'STAGING' | 'PRODUCTION' | 'ARCHIVED';
 
@@ -15,12 +15,19 @@ export interface ModelVersion {
   labels: string[];
   metrics: KeyValue[];
   createdAt: string;
+  runId: string | null;
+  /** Null when registered from a folder, or when its run was deleted (runId stays). */
   run: { id: string; name: string | null } | null;
 }
 
+export type TransitionAction = 'CREATE' | 'STAGE' | 'ALIAS_SET' | 'ALIAS_DELETE' | 'DELETE';
+
 export interface StageTransition {
   id: string;
+  action: TransitionAction;
   version: number;
+  /** For alias changes: the version the alias named before. */
+  previousVersion: number | null;
   fromStage: StageName | null;
   toStage: StageName | null;
   alias: string | null;
@@ -59,6 +66,7 @@ const MODEL_VERSION = gql`
       value
     }
     createdAt
+    runId
     run {
       id
       name
@@ -112,7 +120,9 @@ export const REGISTERED_MODEL_QUERY = gql<
       }
       transitions {
         id
+        action
         version
+        previousVersion
         fromStage
         toStage
         alias

@@ -1,7 +1,7 @@
 import { gql } from '@urql/core';
 import type { ModelVersionRef } from './prediction.js';
 
-/** Planned (schema/planned.graphql): experiments, runs, params and metric histories. */
+/** Experiments, runs, params and metric histories. */
 
 export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
 
@@ -12,7 +12,8 @@ export interface KeyValue {
 
 export interface Metric {
   key: string;
-  value: number;
+  /** Null when the logged value was NaN or infinite (GraphQL Float cannot carry them). */
+  value: number | null;
   step: number;
   timestamp: string;
 }

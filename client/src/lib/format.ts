@@ -2,7 +2,9 @@
 
 export const percent = (value: number, digits = 1) => `${(value * 100).toFixed(digits)}%`;
 
-export function metricValue(value: number): string {
+/** A metric as shown; null is how the API sends a NaN or infinite value. */
+export function metricValue(value: number | null): string {
+  if (value === null) return 'NaN';
   if (!Number.isFinite(value)) return String(value);
   if (Number.isInteger(value)) return String(value);
   return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(4);
