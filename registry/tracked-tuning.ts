@@ -175,7 +175,7 @@ export async function runTrackedTuning(
           epochs: proposal.epochs ?? epochs,
           seed: seed + execution,
           parentRunId: runId,
-          runName: `trial-${proposal.trialId}${execution > 0 ? `-${execution}` : ''}`,
+          runName: `${proposal.trialId}${execution > 0 ? `-${execution}` : ''}`,
           tags: {
             [TRIAL_TAG]: proposal.trialId,
             ...(warmFrom && { 'menagerie.warm_start_run': warmFrom }),
