@@ -24,6 +24,15 @@ export class TrainingInput {
 
   @Field(() => Int, { nullable: true })
   seed?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Batch size (default 32).' })
+  batchSize?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description: 'Early-stopping patience in epochs (default 4); 0 trains every epoch asked for.',
+  })
+  patience?: number | null;
 }
 
 @InputType({ description: 'A tuning job: trials of a model plugin proposed by a tuner.' })

@@ -29,6 +29,9 @@ export interface TrainingJob {
   epochs: number;
   hyperparameters?: Record<string, HpValue>;
   seed?: number;
+  batchSize?: number;
+  /** Early-stopping patience; 0 turns early stopping off. */
+  patience?: number;
   /** More CLI flags, e.g. `--batch-size=8` (tests). */
   extraArgs?: readonly string[];
 }
@@ -256,6 +259,8 @@ export function createJobRunner(options: {
         `--experiment=${job.experiment}`,
         ...(job.runName !== undefined ? [`--run-name=${job.runName}`] : []),
         ...(job.seed !== undefined ? [`--seed=${job.seed}`] : []),
+        ...(job.batchSize !== undefined ? [`--batch-size=${job.batchSize}`] : []),
+        ...(job.patience !== undefined ? [`--patience=${job.patience}`] : []),
         ...Object.entries(job.hyperparameters ?? {}).map(([k, v]) => `--hp=${k}=${v}`),
         ...(job.extraArgs ?? []),
       ];

@@ -43,6 +43,10 @@ export class JobResolver {
       hyperparameters,
       ...(input.runName != null && { runName: input.runName }),
       ...(input.seed != null && { seed: bounded('seed', input.seed, 2 ** 31 - 1, 0) }),
+      ...(input.batchSize != null && { batchSize: bounded('batchSize', input.batchSize, 1024) }),
+      ...(input.patience != null && {
+        patience: bounded('patience', input.patience, MAX_EPOCHS, 0),
+      }),
     });
     return toRun(await ctx.services.tracking.getRun(runId));
   }
