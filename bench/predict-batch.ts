@@ -107,7 +107,18 @@ export async function run(args: string[]): Promise<void> {
     percentile(rates.stock, 50),
     'images/s',
   );
-  printFigure(`menagerie predict batch ${BATCH} (fast kernels)`, oursRate, 'images/s');
+  printFigure(
+    `tfjs-node model.predict batch ${BATCH}, fast kernels`,
+    percentile(rates.fast, 50),
+    'images/s',
+  );
+  printFigure(`menagerie fastPredictor batch ${BATCH} (native ops)`, oursRate, 'images/s');
+  const best = (values: number[]) => Math.max(...values);
+  printFigure(
+    'best-pass ratio, quiet-moment comparison (for information)',
+    best(rates.menagerie) / best(rates.keras),
+    'x',
+  );
   printRatio(`predict-batch ${BATCH} menagerie vs keras model.predict`, oursRate, kerasRate);
 }
 
