@@ -159,6 +159,9 @@ export function createFastOptimizer(
           const slot = this.slotOf(name, variable);
           const [mirror, ...slotHandles] = slot.handles as [Tensor, ...Tensor[]];
           if (slot.synced !== variable.dataId) assign(mirror, variable);
+          // Point the tfjs variable elsewhere for the update, so the mirror's buffer has no
+          // other owner and the op updates it in place rather than copying it first.
+          variable.assign(gradient);
           ops.runMany(rule.op, applyAttrs, [mirror, ...slotHandles, ...scalars, gradient], 0);
           variable.assign(read(mirror));
           slot.synced = variable.dataId;
