@@ -5,8 +5,8 @@
  * (convolution with the bias fused, a ReLU before a max pool moved after it), plus
  * dropout; the loss is TensorFlow's fused `SoftmaxCrossEntropyWithLogits` on the last
  * dense layer's logits; the backward pass is one op per step of the chain (`ReluGrad` on
- * the pooled values, oneDNN's max-pool gradient fed the forward pass's workspace,
- * `BiasAddGrad`, the convolution and matmul gradients). Gradients go to the optimizer's
+ * the pooled values, `BiasAddGrad` on them too, oneDNN's max-pool gradient fed the forward
+ * pass's workspace, the convolution and matmul gradients). Gradients go to the optimizer's
  * `applyGradients`, so any tfjs optimizer works; the fused ones in fast-optimizer.ts are
  * fastest. Models outside the supported layers train through `optimizer.minimize`.
  *
@@ -318,12 +318,14 @@ function convStage(
       y,
       (dy) => {
         let dz = relu ? ops.run('ReluGrad', T, [dy, y]) : dy;
+        // The bias gradient sums the pool's gradient before or after routing alike (each
+        // pooled value's gradient goes whole to one input), so sum the 4× smaller one.
+        if (biasVar) pending.set(biasVar, ops.run('BiasAddGrad', nhwc, [dz]));
         if (poolGrad) dz = poolGrad(dz);
         if (kernelVar) {
           const sizes = tf.tensor1d(kernel.shape, 'int32');
           pending.set(kernelVar, ops.run('Conv2DBackpropFilter', conv, [x, sizes, dz]));
         }
-        if (biasVar) pending.set(biasVar, ops.run('BiasAddGrad', nhwc, [dz]));
         if (!needInputGrad) return undefined;
         const sizes = tf.tensor1d(x.shape, 'int32');
         return ops.run('Conv2DBackpropInput', conv, [sizes, kernel, dz]);
