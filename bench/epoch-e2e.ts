@@ -20,7 +20,7 @@ import { HyperParameters } from '../training/hyperparameters.js';
 import { trainModel } from '../training/trainer.js';
 import { ensurePythonEnv } from './python-env.js';
 import { KERAS_ANCHOR_PACKAGES } from './reference-cnn.js';
-import { percentile, printFigure, printRatio, timeIt } from './report.js';
+import { percentile, printFigure, printRatio, timeIt, numberFlag, loadAverage } from './report.js';
 
 const WORK = path.resolve(import.meta.dirname, '.work');
 const BATCH = 32;
@@ -183,21 +183,4 @@ async function pacedKeras(python: string, db: string, epochs: number, size: numb
       return summary;
     },
   };
-}
-
-function loadAverage(): string {
-  return os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-}
-
-function numberFlag(args: string[], flag: string, fallback: number): number {
-  const at = args.indexOf(flag);
-  if (at < 0) return fallback;
-  const value = Number(args[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${flag} takes a positive integer, got ${args[at + 1]}`);
-  }
-  return value;
 }

@@ -24,7 +24,7 @@ import { openWorkspace } from '../cli/workspace.js';
 import { sampleJpegs, SAMPLE_DIR } from './predict-inprocess.js';
 import { ensurePythonEnv } from './python-env.js';
 import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
-import { percentile, printFigure, printRatio } from './report.js';
+import { percentile, printFigure, printRatio, loadAverage } from './report.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 const LABELS = ['cat', 'dog', 'wild'];
@@ -443,11 +443,4 @@ function multipartBody(parts: FormPart[]): { body: Buffer; contentType: string }
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
-}
-
-function loadAverage(): string {
-  return `load average ${os
-    .loadavg()
-    .map((n) => n.toFixed(2))
-    .join(' ')}`;
 }

@@ -17,7 +17,7 @@ import { pacedAnchor } from './paced-anchor.js';
 import { sampleJpegs } from './predict-inprocess.js';
 import { ensurePythonEnv } from './python-env.js';
 import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
-import { percentile, printFigure, printRatio, timeIt } from './report.js';
+import { percentile, printFigure, printRatio, timeIt, numberFlag } from './report.js';
 
 const BATCH = 32;
 const LABELS = ['cat', 'dog', 'wild'];
@@ -120,14 +120,4 @@ export async function run(args: string[]): Promise<void> {
     'x',
   );
   printRatio(`predict-batch ${BATCH} menagerie vs keras model.predict`, oursRate, kerasRate);
-}
-
-function numberFlag(args: string[], flag: string, fallback: number): number {
-  const at = args.indexOf(flag);
-  if (at < 0) return fallback;
-  const value = Number(args[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${flag} takes a positive integer, got ${args[at + 1]}`);
-  }
-  return value;
 }

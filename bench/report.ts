@@ -1,3 +1,4 @@
+import os from 'node:os';
 /**
  * Output helpers every benchmark uses, so figures and ratios read the same everywhere and
  * a script can pick the ratio off the last line.
@@ -88,4 +89,23 @@ function formatNumber(value: number): string {
   if (magnitude >= 100 || magnitude === 0) return value.toFixed(1);
   if (magnitude >= 1) return value.toFixed(2);
   return value.toPrecision(3);
+}
+
+/** `--flag N` from a benchmark's arguments: a positive integer, else `fallback`. */
+export function numberFlag(args: string[], flag: string, fallback: number): number {
+  const at = args.indexOf(flag);
+  if (at < 0) return fallback;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${flag} takes a positive integer, got ${args[at + 1]}`);
+  }
+  return value;
+}
+
+/** The 1, 5 and 15 minute load averages, printed beside figures from a shared machine. */
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }

@@ -19,7 +19,7 @@ import { createFastAdam, installFastKernels } from '../training/fast-step.js';
 import { fastTrainStep } from '../training/fast-train-step.js';
 import { ensurePythonEnv } from './python-env.js';
 import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
-import { percentile, printFigure, printRatio, timeIt } from './report.js';
+import { percentile, printFigure, printRatio, timeIt, numberFlag } from './report.js';
 
 type Tf = ModelBuildContext['tf'];
 
@@ -249,14 +249,4 @@ function tapeStep(tf: Tf, model: TfNode.LayersModel, optimizer: TfNode.Optimizer
     },
     { native: false },
   );
-}
-
-function numberFlag(args: string[], flag: string, fallback: number): number {
-  const at = args.indexOf(flag);
-  if (at < 0) return fallback;
-  const value = Number(args[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${flag} takes a positive integer, got ${args[at + 1]}`);
-  }
-  return value;
 }

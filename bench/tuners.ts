@@ -17,7 +17,7 @@ import { ingestImages } from '../data/ingest/ingest.js';
 import type { JobContext } from '../registry/tracked-training.js';
 import { runTrackedTuning } from '../registry/tracked-tuning.js';
 import type { HpValue } from '../training/hyperparameters.js';
-import { printFigure, printRatio, timeIt } from './report.js';
+import { printFigure, printRatio, timeIt, numberFlag, loadAverage } from './report.js';
 
 const WORK = path.resolve(import.meta.dirname, '.work');
 const PER_CLASS = 1000;
@@ -145,21 +145,4 @@ function report(name: string, figures: TunerFigures, how: string): void {
 function divisorUpTo(total: number, most: number): number {
   for (let d = Math.min(most, total); d > 1; d--) if (total % d === 0) return d;
   return 1;
-}
-
-function loadAverage(): string {
-  return os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-}
-
-function numberFlag(args: string[], flag: string, fallback: number): number {
-  const at = args.indexOf(flag);
-  if (at < 0) return fallback;
-  const value = Number(args[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${flag} takes a positive integer, got ${args[at + 1]}`);
-  }
-  return value;
 }
