@@ -127,6 +127,7 @@ export async function runTrackedTraining(
             monitor: 'val_loss',
             patience: 2,
             factor: 0.3,
+            minLr: 1e-6,
           },
         }),
         observer: trackingObserver(tracking, run.id, options.observer),

@@ -61,6 +61,9 @@ export interface TrainingInput {
   epochs?: number;
   hyperparameters?: string;
   seed?: number | null;
+  batchSize?: number | null;
+  /** Early-stopping patience; 0 trains every epoch asked for. */
+  patience?: number | null;
 }
 
 export interface TuningInput {
