@@ -27,7 +27,12 @@ export function registerDemo(program: Command): void {
     )
     .option('--per-class <n>', 'demo images per class', parsePositiveInt, 400)
     .option('--seed <seed>', 'demo data seed', '1')
-    .option('--epochs <n>', 'training epochs for the first champion', parsePositiveInt, 8)
+    .option(
+      '--epochs <n>',
+      'training epochs for the first champion (early stopping may end it sooner)',
+      parsePositiveInt,
+      20,
+    )
     .option('--port <n>', 'port to serve on', '4000')
     .option('--no-serve', 'stop after the champion is promoted')
     .action(async (opts: DemoOptions, command: Command) => {
