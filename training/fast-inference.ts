@@ -15,7 +15,15 @@
  */
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { oneDnnSupport } from './fast-step.js';
-import { nativeOps, type NativeOps } from './native-ops.js';
+import {
+  layerPoolWindow,
+  maxPoolAttrs,
+  nativeOps,
+  ONEDNN_KERNEL,
+  padding,
+  pair,
+  type NativeOps,
+} from './native-ops.js';
 
 type Tf = typeof import('@tensorflow/tfjs-node');
 type Tensor = TfNode.Tensor;
@@ -129,20 +137,6 @@ function nativeSteps(tf: Tf, model: TfNode.LayersModel): Step[] | undefined {
   return steps;
 }
 
-function pair(value: unknown): [number, number] | undefined {
-  if (typeof value === 'number') return [value, value];
-  if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number')) {
-    return [value[0] as number, value[1] as number];
-  }
-  return undefined;
-}
-
-function padding(value: unknown): 'VALID' | 'SAME' | undefined {
-  return value === 'valid' ? 'VALID' : value === 'same' ? 'SAME' : undefined;
-}
-
-const ONEDNN_KERNEL = 'MklNameChangeOp';
-
 function convStep(ops: NativeOps, oneDnn: boolean, layer: LayerInfo): Step | undefined {
   const { config, weights } = layer;
   const strides = pair(config.strides);
@@ -171,24 +165,13 @@ function convStep(ops: NativeOps, oneDnn: boolean, layer: LayerInfo): Step | und
 }
 
 function poolStep(ops: NativeOps, oneDnn: boolean, layer: LayerInfo): Step | undefined {
-  const { config } = layer;
-  const size = pair(config.poolSize);
-  const strides = pair(config.strides ?? config.poolSize);
-  const pad = padding(config.padding);
-  if (!size || !strides || !pad) return undefined;
-  const attrs = [
-    ops.type('T'),
-    ops.int('ksize', [1, ...size, 1]),
-    ops.int('strides', [1, ...strides, 1]),
-    ops.string('padding', pad),
-    ops.string('data_format', 'NHWC'),
-  ];
-  if (!oneDnn) return (x) => ops.run('MaxPool', attrs, [x]);
-  const mkl = [
-    ...attrs,
-    ops.bool('workspace_enabled', false),
-    ops.string('_kernel', ONEDNN_KERNEL),
-  ];
+  const window = layerPoolWindow(layer.config);
+  if (!window) return undefined;
+  if (!oneDnn) {
+    const attrs = maxPoolAttrs(ops, window);
+    return (x) => ops.run('MaxPool', attrs, [x]);
+  }
+  const mkl = maxPoolAttrs(ops, window, false);
   return (x) => {
     const [output, workspace] = ops.runMany('_MklNativeMaxPool', mkl, [x], 2) as [Tensor, Tensor];
     workspace.dispose();

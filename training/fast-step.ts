@@ -18,7 +18,14 @@
  * ```
  */
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { nativeOps, type NativeAttr, type NativeOps } from './native-ops.js';
+import {
+  maxPoolAttrs,
+  nativeOps,
+  ONEDNN_KERNEL,
+  pair,
+  type NativeOps,
+  type PoolWindow,
+} from './native-ops.js';
 
 type Tf = typeof import('@tensorflow/tfjs-node');
 type Tensor = TfNode.Tensor;
@@ -178,14 +185,7 @@ export function installFastKernels(tf: Tf): () => void {
   return uninstall;
 }
 
-/** oneDNN pooling attributes, NHWC: [1, h, w, 1] windows and strides, VALID or SAME. */
-interface PoolAttrs {
-  ksize: number[];
-  strides: number[];
-  padding: 'VALID' | 'SAME';
-}
-
-function poolAttrs(attrs: TfNode.NamedAttrMap): PoolAttrs | undefined {
+function poolAttrs(attrs: TfNode.NamedAttrMap): PoolWindow | undefined {
   const filter = pair(attrs.filterSize);
   const strides = pair(attrs.strides);
   if (!filter || !strides || attrs.dimRoundingMode != null) return undefined;
@@ -197,33 +197,18 @@ function poolAttrs(attrs: TfNode.NamedAttrMap): PoolAttrs | undefined {
   };
 }
 
-const ONEDNN_KERNEL = 'MklNameChangeOp';
-
-function oneDnnPoolAttrs(ops: NativeOps, pool: PoolAttrs): NativeAttr[] {
-  return [
-    ops.type('T'),
-    ops.int('ksize', pool.ksize),
-    ops.int('strides', pool.strides),
-    ops.string('padding', pool.padding),
-    ops.string('data_format', 'NHWC'),
-    ops.bool('workspace_enabled', true),
-    // The label oneDNN's kernels are registered under, which eager mode's rewrite sets too.
-    ops.string('_kernel', ONEDNN_KERNEL),
-  ];
-}
-
 /** oneDNN's max pool: the output and the workspace its backward pass needs. */
-function oneDnnPool2(ops: NativeOps, input: Tensor, pool: PoolAttrs): [Tensor, Tensor] {
-  return ops.runMany('_MklNativeMaxPool', oneDnnPoolAttrs(ops, pool), [input], 2) as [
+function oneDnnPool2(ops: NativeOps, input: Tensor, pool: PoolWindow): [Tensor, Tensor] {
+  return ops.runMany('_MklNativeMaxPool', maxPoolAttrs(ops, pool, true), [input], 2) as [
     Tensor,
     Tensor,
   ];
 }
 
-function oneDnnPoolGrad(ops: NativeOps, dy: Tensor, input: Tensor, pool: PoolAttrs): Tensor {
+function oneDnnPoolGrad(ops: NativeOps, dy: Tensor, input: Tensor, pool: PoolWindow): Tensor {
   const [output, workspace] = oneDnnPool2(ops, input, pool);
   try {
-    return ops.run('_MklNativeMaxPoolGrad', oneDnnPoolAttrs(ops, pool), [
+    return ops.run('_MklNativeMaxPoolGrad', maxPoolAttrs(ops, pool, true), [
       input,
       output,
       dy,
@@ -321,14 +306,6 @@ function supportsOneDnnConv(tf: Tf, ops: NativeOps): boolean {
   } catch {
     return false;
   }
-}
-
-function pair(value: unknown): [number, number] | undefined {
-  if (typeof value === 'number') return [value, value];
-  if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number')) {
-    return [value[0] as number, value[1] as number];
-  }
-  return undefined;
 }
 
 /**

@@ -20,7 +20,16 @@
  */
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { oneDnnSupport } from './fast-step.js';
-import { nativeOps, type NativeAttr, type NativeOps } from './native-ops.js';
+import {
+  layerPoolWindow,
+  maxPoolAttrs,
+  nativeOps,
+  ONEDNN_KERNEL,
+  padding,
+  pair,
+  type NativeAttr,
+  type NativeOps,
+} from './native-ops.js';
 
 type Tf = typeof import('@tensorflow/tfjs-node');
 type Tensor = TfNode.Tensor;
@@ -49,8 +58,6 @@ interface LayerInfo {
   config: TfNode.serialization.ConfigDict;
   weights: TfNode.LayerVariable[];
 }
-
-const ONEDNN_KERNEL = 'MklNameChangeOp';
 
 /**
  * The training step for `model` with `optimizer`: native when every layer is supported
@@ -246,33 +253,10 @@ function nativeStages(tf: Tf, model: TfNode.LayersModel): Stages | undefined {
   return { stages, grads };
 }
 
-function pair(value: unknown): [number, number] | undefined {
-  if (typeof value === 'number') return [value, value];
-  if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number')) {
-    return [value[0] as number, value[1] as number];
-  }
-  return undefined;
-}
-
-function padding(value: unknown): 'VALID' | 'SAME' | undefined {
-  return value === 'valid' ? 'VALID' : value === 'same' ? 'SAME' : undefined;
-}
-
 /** oneDNN max-pool attributes with a workspace, or null when the pool is not supported. */
 function poolAttrs(ops: NativeOps, config: TfNode.serialization.ConfigDict): NativeAttr[] | null {
-  const size = pair(config.poolSize);
-  const strides = pair(config.strides ?? config.poolSize);
-  const pad = padding(config.padding);
-  if (!size || !strides || !pad) return null;
-  return [
-    ops.type('T'),
-    ops.int('ksize', [1, ...size, 1]),
-    ops.int('strides', [1, ...strides, 1]),
-    ops.string('padding', pad),
-    ops.string('data_format', 'NHWC'),
-    ops.bool('workspace_enabled', true),
-    ops.string('_kernel', ONEDNN_KERNEL),
-  ];
+  const window = layerPoolWindow(config);
+  return window ? maxPoolAttrs(ops, window, true) : null;
 }
 
 function convStage(

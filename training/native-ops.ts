@@ -72,3 +72,57 @@ export function nativeOps(tf: Tf): NativeOps {
     shape: (name, value) => ({ name, type: binding.TF_ATTR_SHAPE, value }),
   };
 }
+
+/** The label oneDNN's kernels are registered under (eager mode's rewrite sets it too). */
+export const ONEDNN_KERNEL = 'MklNameChangeOp';
+
+/** `n` or `[h, w]` from a layer config or kernel attributes as a pair; undefined otherwise. */
+export function pair(value: unknown): [number, number] | undefined {
+  if (typeof value === 'number') return [value, value];
+  if (Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number')) {
+    return [value[0] as number, value[1] as number];
+  }
+  return undefined;
+}
+
+/** Keras/tfjs padding (`valid`, `same`) as TensorFlow names it; undefined for others. */
+export function padding(value: unknown): 'VALID' | 'SAME' | undefined {
+  return value === 'valid' ? 'VALID' : value === 'same' ? 'SAME' : undefined;
+}
+
+/** A max-pool window in NHWC: [1, h, w, 1] size and strides, VALID or SAME. */
+export interface PoolWindow {
+  ksize: number[];
+  strides: number[];
+  padding: 'VALID' | 'SAME';
+}
+
+/** The window of a MaxPooling2D layer's config, or undefined when it is not expressible. */
+export function layerPoolWindow(config: Record<string, unknown>): PoolWindow | undefined {
+  const size = pair(config.poolSize);
+  const strides = pair(config.strides ?? config.poolSize);
+  const pad = padding(config.padding);
+  if (!size || !strides || !pad) return undefined;
+  return { ksize: [1, ...size, 1], strides: [1, ...strides, 1], padding: pad };
+}
+
+/**
+ * Attributes of `MaxPool` for `window`; with `workspace` given, of oneDNN's
+ * `_MklNativeMaxPool`/`_MklNativeMaxPoolGrad`, which output (or take) a workspace when it
+ * is enabled.
+ */
+export function maxPoolAttrs(
+  ops: NativeOps,
+  window: PoolWindow,
+  workspace?: boolean,
+): NativeAttr[] {
+  const attrs = [
+    ops.type('T'),
+    ops.int('ksize', window.ksize),
+    ops.int('strides', window.strides),
+    ops.string('padding', window.padding),
+    ops.string('data_format', 'NHWC'),
+  ];
+  if (workspace === undefined) return attrs;
+  return [...attrs, ops.bool('workspace_enabled', workspace), ops.string('_kernel', ONEDNN_KERNEL)];
+}
