@@ -139,7 +139,8 @@ export async function runTrackedTuning(
       const trialId = child.tags[TRIAL_TAG];
       if (trialId && child.status === 'FINISHED') trialRuns.set(trialId, child.id);
     }
-    let finished = (await readState(stateFile))?.trials.length ?? 0;
+    const saved = await readState(stateFile);
+    let finished = saved?.trials.length ?? 0;
     const outcome = await runTuning({
       oracle,
       direction,
@@ -150,7 +151,7 @@ export async function runTrackedTuning(
         maxConsecutiveFailedTrials: options.maxConsecutiveFailedTrials,
       }),
       ...(options.signal && { signal: options.signal }),
-      loadState: () => readState(stateFile),
+      loadState: () => saved,
       saveState: (state) => writeState(stateFile, state),
       onTrialEnd: async (trial) => {
         finished += 1;

@@ -9,7 +9,6 @@ import {
 import { registerModelArtifact, registerRunModel } from '../../registry/register-model.js';
 import { formatTable } from '../format-table.js';
 import type { Workspace } from '../workspace.js';
-import { jobContext } from './train.js';
 import { parsePositiveInt } from '../options.js';
 import { openWorkspace } from '../workspace.js';
 
@@ -154,7 +153,7 @@ export function registerModels(program: Command): void {
               dir: opts.source,
               runId: opts.run ?? null,
             })
-          : await registerRunModel(registry, jobContext(workspace).tracking, workspace.plugins, {
+          : await registerRunModel(registry, workspace.tracking, workspace.plugins, {
               ...common,
               runId: opts.run,
             });
