@@ -106,7 +106,12 @@ async function ensureChampion(workspace: Workspace, epochs: number): Promise<Mod
     console.error(`demo: ${DEMO_MODEL} version ${champion.version} is already the champion`);
     return champion;
   } catch (error) {
-    if (!isMenagerieError(error)) throw error;
+    // No model or no champion yet: train one. Anything else (a broken database) is real.
+    if (
+      !isMenagerieError(error, 'MODEL_NOT_FOUND') &&
+      !isMenagerieError(error, 'MODEL_ALIAS_NOT_FOUND')
+    )
+      throw error;
   }
   console.error(`demo: training the baseline cnn for ${epochs} epochs (one-time)`);
   const context = jobContext(workspace);
