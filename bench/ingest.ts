@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openWorkspace } from '../cli/workspace.js';
-import { writeDemoDataset } from '../data/demo/demo-dataset.js';
+import { writeDemoDataset } from '../demo/demo-dataset.js';
 import { ingestImages } from '../data/ingest/ingest.js';
 import { ensurePythonEnv, runPythonJson } from './python-env.js';
 import { printFigure, printRatio, timeIt } from './report.js';

@@ -2,17 +2,17 @@
 // of the reference CNN, batch 32, over N images decoded beforehand (the AFHQ sample JPEGs,
 // cycled), against Keras 3 `model.predict(x, batch_size=32)` on the same images. Passes
 // alternate, one of Keras then three of ours, both processes alive, so load from other
-// processes hits all alike: Menagerie's predictor (training/fast-inference.ts, native ops;
+// processes hits all alike: Menagerie's predictor (tf/native-predictor.ts, native ops;
 // the ratio), `model.predict` under the fast kernels, and `model.predict` under tfjs's stock
 // kernels. Each figure is the median of R passes after a warm-up.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { loadTensorflow } from '../data/tensorflow.js';
+import { loadTensorflow } from '../tf/tensorflow.js';
 import { decodeToPixels, pixelsToTensor } from '../data/preprocess.js';
-import { fastPredictor } from '../training/fast-inference.js';
-import { installFastKernels } from '../training/fast-step.js';
+import { fastPredictor } from '../tf/native-predictor.js';
+import { installFastKernels } from '../tf/fast-kernels.js';
 import { pacedAnchor } from './paced-anchor.js';
 import { sampleJpegs } from './predict-inprocess.js';
 import { ensurePythonEnv } from './python-env.js';

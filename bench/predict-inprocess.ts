@@ -6,8 +6,8 @@
 // ../shared/samples, read at run time.
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadTensorflow } from '../data/tensorflow.js';
-import { fastPredictor } from '../training/fast-inference.js';
+import { loadTensorflow } from '../tf/tensorflow.js';
+import { fastPredictor } from '../tf/native-predictor.js';
 import { decodeToPixels, pixelsToTensor } from '../data/preprocess.js';
 import { ensurePythonEnv, runPythonJson } from './python-env.js';
 import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';

@@ -2,8 +2,8 @@
 import type * as TfNode from '@tensorflow/tfjs-node';
 import type { InputSpec } from '../data/input-spec.js';
 import { cnnModel } from '../plugins/models/cnn.js';
-import type { ModelBuildContext } from '../plugins/plugin.js';
-import { HyperParameters } from '../training/hyperparameters.js';
+import type { ModelBuildContext } from '../plugin-api/plugin.js';
+import { HyperParameters } from '../plugin-api/hyperparameters.js';
 
 /** Installed once into bench/.venv by ensurePythonEnv; the anchors import keras on TF 2.21. */
 export const KERAS_ANCHOR_PACKAGES = ['pillow', 'tensorflow-cpu==2.21.0', 'keras'];

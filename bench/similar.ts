@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { openDatabase } from '../data/database.js';
 import { insertImages, sampleImages } from '../data/image-catalog.js';
-import { createRng } from '../data/random.js';
+import { createRng } from '../core/random.js';
 import { openEmbeddingStore, type EmbeddingRow } from '../serving/embedding-store.js';
 import { ensurePythonEnv, runPythonJson } from './python-env.js';
 import { percentile, printFigure, printRatio } from './report.js';

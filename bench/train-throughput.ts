@@ -2,7 +2,7 @@
 // images/s of the reference CNN (64×64×3, batch 32, Adam 1e-3) on random tensors, tfjs-node
 // against Keras 3 `model.fit` on TensorFlow 2.21 in the same run. Ours, each with the fast
 // kernels and fused Adam: a loop of `fastTrainStep` (native forward and backward passes,
-// training/fast-train-step.ts; the ratio printed last), a loop of `optimizer.minimize` over
+// tf/fast-train-step.ts; the ratio printed last), a loop of `optimizer.minimize` over
 // `model.apply` (tfjs's gradient tape, as training/trainer.ts runs today) and `model.fit`.
 // Epochs alternate, one of Keras then one of each of ours, all processes alive, so load
 // from other processes hits all alike; each figure is the median of its timed epochs,
@@ -13,10 +13,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { loadTensorflow } from '../data/tensorflow.js';
-import type { ModelBuildContext } from '../plugins/plugin.js';
-import { createFastAdam, installFastKernels } from '../training/fast-step.js';
-import { fastTrainStep } from '../training/fast-train-step.js';
+import { loadTensorflow } from '../tf/tensorflow.js';
+import type { ModelBuildContext } from '../plugin-api/plugin.js';
+import { createFastAdam, installFastKernels } from '../tf/fast-kernels.js';
+import { fastTrainStep } from '../tf/fast-train-step.js';
 import { ensurePythonEnv } from './python-env.js';
 import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
 import { percentile, printFigure, printRatio, timeIt, numberFlag } from './report.js';

@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { jobContext } from '../cli/commands/train.js';
 import { openWorkspace } from '../cli/workspace.js';
-import { writeDemoDataset } from '../data/demo/demo-dataset.js';
+import { writeDemoDataset } from '../demo/demo-dataset.js';
 import { ingestImages } from '../data/ingest/ingest.js';
-import type { JobContext } from '../registry/tracked-training.js';
-import { runTrackedTuning } from '../registry/tracked-tuning.js';
-import type { HpValue } from '../training/hyperparameters.js';
+import type { JobContext } from '../jobs/tracked-training.js';
+import { runTrackedTuning } from '../jobs/tracked-tuning.js';
+import type { HpValue } from '../plugin-api/hyperparameters.js';
 import { printFigure, printRatio, timeIt, numberFlag, loadAverage } from './report.js';
 
 const WORK = path.resolve(import.meta.dirname, '.work');

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { isMenagerieError } from '../data/errors.js';
+import { isMenagerieError } from '../core/errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDemoData } from './commands/demo-data.js';
 import { registerDoctor, registerGc } from './commands/doctor.js';

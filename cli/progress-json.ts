@@ -1,9 +1,9 @@
-import { isMenagerieError } from '../data/errors.js';
-import { formatJobEvent, type JobEvent } from '../registry/run-progress.js';
+import { isMenagerieError } from '../core/errors.js';
+import { formatJobEvent, type JobEvent } from '../jobs/run-progress.js';
 import type { TrainingObserver } from '../training/training-observer.js';
 
 /**
- * `--progress-json`: one JSON line per job event on stdout (registry/run-progress.ts), for
+ * `--progress-json`: one JSON line per job event on stdout (jobs/run-progress.ts), for
  * a parent process such as the API server. Human output then goes to stderr only.
  *
  * ```ts

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { routeBlobStores, referenceBlobStore, type BlobStore } from '../data/blob-store.js';
 import { openDatabase, type OpenDatabase } from '../data/database.js';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import { builtinPlugins } from '../plugins/builtins.js';
 import { findConfigFile, loadConfig } from '../plugins/plugin-config.js';
-import { createPluginRegistry, type PluginRegistry } from '../plugins/plugin-registry.js';
-import { failStaleRuns } from '../registry/stale-runs.js';
-import { createTrackingStore, type TrackingStore } from '../registry/tracking-store.js';
+import { createPluginRegistry, type PluginRegistry } from '../plugin-api/plugin-registry.js';
+import { failStaleRuns } from '../tracking/stale-runs.js';
+import { createTrackingStore, type TrackingStore } from '../tracking/tracking-store.js';
 
 export const DEFAULT_DATA_DIR = '.menagerie';
 export const DEFAULT_STORAGE = 'menagerie:local-fs';

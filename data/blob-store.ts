@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { MenagerieError } from './errors.js';
+import { MenagerieError } from '../core/errors.js';
 
 /**
  * Where image bytes live. The database keeps only a blob's URI; a store answers for the

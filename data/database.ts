@@ -3,7 +3,7 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type MigrationProvider } from 'kysely';
 import * as sqliteVec from 'sqlite-vec';
-import { MenagerieError } from './errors.js';
+import { MenagerieError } from '../core/errors.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './tables.js';
 

@@ -4,13 +4,13 @@ import type { Kysely } from 'kysely';
 import sharp from 'sharp';
 import type { BlobStore } from './blob-store.js';
 import type { Batch, ImageDataset } from './dataset.js';
-import { MenagerieError, isMenagerieError } from './errors.js';
+import { MenagerieError, isMenagerieError } from '../core/errors.js';
 import type { InputSpec } from './input-spec.js';
 import { openPixelCache, type PixelCache } from './pixel-cache.js';
 import { decodeToPixels, pixelsToTensor } from './preprocess.js';
-import { createRng, type Rng } from './random.js';
+import { createRng, type Rng } from '../core/random.js';
 import type { Database, Split } from './tables.js';
-import { loadTensorflow } from './tensorflow.js';
+import { loadTensorflow } from '../tf/tensorflow.js';
 
 type Tf = Awaited<ReturnType<typeof loadTensorflow>>;
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { MenagerieError } from './errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { Database, ImageRow, NewImage, Split } from './tables.js';
 
 /** An image row with its label's name. */

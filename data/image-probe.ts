@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { MenagerieError } from './errors.js';
+import { MenagerieError } from '../core/errors.js';
 
 /** Formats Menagerie stores, by sharp's name, with the file extension blobs get. */
 export const IMAGE_FORMATS: Readonly<Record<string, string>> = {

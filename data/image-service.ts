@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BlobStore } from './blob-store.js';
 import type { OpenDatabase } from './database.js';
-import { MenagerieError } from './errors.js';
+import { MenagerieError } from '../core/errors.js';
 import {
   encodeCursor,
   findImageById,

@@ -1,4 +1,4 @@
-import { MenagerieError } from './errors.js';
+import { MenagerieError } from '../core/errors.js';
 
 const MAX_LENGTH = 64;
 

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { MenagerieError } from './errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { InputSpec } from './input-spec.js';
 
 /** Only what is used, so both `import * as tf` and loadTensorflow()'s module fit. */

@@ -1,6 +1,6 @@
 import { cnnModel } from './models/cnn.js';
 import { mobilenetTransfer } from './models/mobilenet-transfer.js';
-import type { Plugin } from './plugin.js';
+import type { Plugin } from '../plugin-api/plugin.js';
 import { localFsStorage } from './storage/local-fs.js';
 import { bayesianOptimizationTuner } from './tuners/bayesian-optimization.js';
 import { gridSearchTuner } from './tuners/grid-search.js';

@@ -1,4 +1,4 @@
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import { MODEL_STAGES, type ModelStage } from '../data/tables.js';
 
 /** The alias serving follows; it moves only with `promoteChampion`, which also moves the stage. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { InputSpec } from '../data/input-spec.js';
 import type {
   Database,

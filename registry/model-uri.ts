@@ -1,4 +1,4 @@
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { ModelStage } from '../data/tables.js';
 import { parseStage, validateAlias, validateModelName } from './model-names.js';
 

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MenagerieError } from '../data/errors.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { MenagerieError } from '../core/errors.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { loadModelThroughPlugin } from '../training/load-model.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
-import { MODEL_ARTIFACT_PATH } from './tracked-training.js';
-import type { TrackingStore } from './tracking-store.js';
+import { MODEL_ARTIFACT_PATH } from '../jobs/tracked-training.js';
+import type { TrackingStore } from '../tracking/tracking-store.js';
 
 export interface RegisterModelOptions {
   /** Registered model name; created on first use, as MLflow's register_model does. */

@@ -1,6 +1,6 @@
 import { defaultFieldResolver, type GraphQLSchema } from 'graphql';
 import { Extensions } from 'type-graphql';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { GraphQLContext, Role } from './context.js';
 import { ROLES } from './context.js';
 

@@ -2,15 +2,15 @@ import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
 import type { CatalogImage } from '../data/image-catalog.js';
 import type { ImageService, LabelSummary } from '../data/image-service.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
-import type { RunProgressUpdate } from '../registry/run-progress.js';
-import type { TrackingStore } from '../registry/tracking-store.js';
+import type { RunProgressUpdate } from '../jobs/run-progress.js';
+import type { TrackingStore } from '../tracking/tracking-store.js';
 import type { ModelServing } from '../serving/model-serving.js';
 import type { PredictionService } from '../serving/prediction-service.js';
-import type { IngestService } from '../server/ingest-roots.js';
-import type { JobRunner } from '../server/jobs.js';
-import type { EventHub } from './event-hub.js';
+import type { IngestService } from '../jobs/ingest-service.js';
+import type { JobRunner } from '../jobs/job-runner.js';
+import type { EventHub } from '../core/event-hub.js';
 
 /** Token roles, each allowed what the ones before it are: read < write < admin. */
 export const ROLES = ['read', 'write', 'admin'] as const;
@@ -19,7 +19,7 @@ export type Role = (typeof ROLES)[number];
 /** Topics carried to subscribers. Add a topic here and publish it from a service. */
 export interface MenagerieEvents {
   imageAdded: CatalogImage;
-  /** Training and tuning jobs' progress, from server/jobs.ts. */
+  /** Training and tuning jobs' progress, from jobs/job-runner.ts. */
   runProgress: RunProgressUpdate;
 }
 

@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType } from 'type-graphql';
-import type { Experiment as StoredExperiment } from '../registry/tracking-store.js';
+import type { Experiment as StoredExperiment } from '../tracking/tracking-store.js';
 import { Tag, toKeyValues } from './key-value.js';
 import { TimestampScalar } from './timestamp-scalar.js';
 

@@ -1,4 +1,4 @@
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 
 const POSITIVE_INTEGER = /^[1-9]\d{0,15}$/;
 

@@ -1,6 +1,6 @@
 import { Field, Float, ObjectType } from 'type-graphql';
-import type { ModelPlugin, TunerPlugin } from '../plugins/plugin.js';
-import { HyperParameters, type HpSpec as Spec } from '../training/hyperparameters.js';
+import type { ModelPlugin, TunerPlugin } from '../plugin-api/plugin.js';
+import { HyperParameters, type HpSpec as Spec } from '../plugin-api/hyperparameters.js';
 
 @ObjectType({
   description:

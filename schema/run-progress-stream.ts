@@ -1,5 +1,5 @@
-import type { RunProgressUpdate } from '../registry/run-progress.js';
-import { latestMetrics } from '../registry/run-details.js';
+import type { RunProgressUpdate } from '../jobs/run-progress.js';
+import { latestMetrics } from '../tracking/run-details.js';
 import type { MenagerieServices } from './context.js';
 
 /**

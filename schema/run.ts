@@ -1,6 +1,6 @@
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { RUN_STATUSES, type RunStatus } from '../data/tables.js';
-import type { Metric as StoredMetric, Run as StoredRun } from '../registry/tracking-store.js';
+import type { Metric as StoredMetric, Run as StoredRun } from '../tracking/tracking-store.js';
 import { Connection } from './connection.js';
 import { TimestampScalar } from './timestamp-scalar.js';
 

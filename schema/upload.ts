@@ -1,5 +1,5 @@
 import type { FileUpload } from 'graphql-upload/processRequest.mjs';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 
 /**
  * Reads an uploaded file's bytes. The multipart middleware stops a file at the size cap,

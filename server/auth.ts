@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import { ROLES, type Role } from '../schema/context.js';
 
 export interface ApiToken {

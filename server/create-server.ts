@@ -13,12 +13,12 @@ import type { ClassType, NonEmptyArray } from 'type-graphql';
 import { WebSocketServer } from 'ws';
 import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
-import { isMenagerieError, MenagerieError } from '../data/errors.js';
+import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { createImageService } from '../data/image-service.js';
 import { createThumbnailCache } from '../data/thumbnail-cache.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { createModelRegistry } from '../registry/model-registry.js';
-import type { TrackingStore } from '../registry/tracking-store.js';
+import type { TrackingStore } from '../tracking/tracking-store.js';
 import { createModelServing, DEFAULT_SERVING_MODEL } from '../serving/model-serving.js';
 import { createPredictionService } from '../serving/prediction-service.js';
 import { buildMenagerieSchema, RESOLVERS } from '../schema/build-schema.js';
@@ -29,14 +29,14 @@ import {
   type MenagerieServices,
   type Role,
 } from '../schema/context.js';
-import { createEventHub } from '../schema/event-hub.js';
+import { createEventHub } from '../core/event-hub.js';
 import { uploadError } from '../schema/upload.js';
 import { createAuthenticator, parseTokens, type ApiToken } from './auth.js';
 import { formatError, HTTP_STATUS, toGraphQLError } from './error-format.js';
 import { databaseReadiness, healthRoutes, type ReadinessCheck } from './health.js';
 import { imageRoutes } from './image-routes.js';
-import { createIngestService, parseIngestRoots } from './ingest-roots.js';
-import { createJobRunner, type JobConfig } from './jobs.js';
+import { createIngestService, parseIngestRoots } from '../jobs/ingest-service.js';
+import { createJobRunner, type JobConfig } from '../jobs/job-runner.js';
 import { runArtifactRoutes } from './run-artifact-routes.js';
 import { playgroundRoutes, type PlaygroundOptions } from './playground.js';
 import { checkQueryLimits, DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-limits.js';

@@ -1,7 +1,7 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
-import { ERROR_CODES, MenagerieError, type ErrorCode } from '../data/errors.js';
+import { ERROR_CODES, MenagerieError, type ErrorCode } from '../core/errors.js';
 import { uploadError } from '../schema/upload.js';
 import { requestStore } from './request-log.js';
 

@@ -1,6 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import { isMenagerieError, MenagerieError, type ErrorCode } from '../data/errors.js';
+import { isMenagerieError, MenagerieError, type ErrorCode } from '../core/errors.js';
 import type { CatalogImage } from '../data/image-catalog.js';
 import type { ImageService } from '../data/image-service.js';
 import type { ThumbnailCache } from '../data/thumbnail-cache.js';

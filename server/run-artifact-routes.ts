@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import express, { type Router } from 'express';
-import { MenagerieError } from '../data/errors.js';
-import { CONFUSION_MATRIX_PNG, modelArtifactFile } from '../registry/run-evaluation.js';
-import type { TrackingStore } from '../registry/tracking-store.js';
+import { MenagerieError } from '../core/errors.js';
+import { CONFUSION_MATRIX_PNG, modelArtifactFile } from '../tracking/run-evaluation.js';
+import type { TrackingStore } from '../tracking/tracking-store.js';
 import { sendError } from './image-routes.js';
 
 const RUN_ID = /^[0-9a-f]{32}$/;

@@ -5,10 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely, Selectable } from 'kysely';
 import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
-import { isMenagerieError, MenagerieError } from '../data/errors.js';
+import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { decodeToPixels } from '../data/preprocess.js';
 import type { Database, EmbeddingJobStatus, EmbeddingJobTable } from '../data/tables.js';
-import { isProcessAlive } from '../registry/stale-runs.js';
+import { isProcessAlive } from '../tracking/stale-runs.js';
 import { openEmbeddingStore, type EmbeddingRow } from './embedding-store.js';
 import type { ServedModel, VersionRef } from './served-model.js';
 

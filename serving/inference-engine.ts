@@ -1,4 +1,4 @@
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import { decodeToPixels } from '../data/preprocess.js';
 import type { ForwardResult, ServedModel, VersionRef } from './served-model.js';
 

@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import type { OpenDatabase } from '../data/database.js';
-import { isMenagerieError, MenagerieError } from '../data/errors.js';
+import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { findImageById, sampleImages } from '../data/image-catalog.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { failStaleEmbeddingJobs, startEmbeddingJob } from './embedding-job.js';
 import { createInferenceEngine, type InferenceEngine } from './inference-engine.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { CatalogImage } from '../data/image-catalog.js';
 import { IMAGE_FORMATS, sniffImage } from '../data/image-probe.js';
 import type { ImageService } from '../data/image-service.js';

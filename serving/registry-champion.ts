@@ -1,5 +1,5 @@
-import { isMenagerieError } from '../data/errors.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { isMenagerieError } from '../core/errors.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { CHAMPION } from '../registry/model-names.js';
 import type { InferenceEngineOptions } from './inference-engine.js';

@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { InputSpec } from '../data/input-spec.js';
 import { pixelsToTensor } from '../data/preprocess.js';
-import { loadTensorflow } from '../data/tensorflow.js';
-import { installFastKernels } from '../training/fast-step.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { loadTensorflow } from '../tf/tensorflow.js';
+import { installFastKernels } from '../tf/fast-kernels.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { loadModelThroughPlugin } from '../training/load-model.js';
 
 type Tf = typeof import('@tensorflow/tfjs-node');

@@ -1,5 +1,5 @@
 import type { OpenDatabase } from '../data/database.js';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import { findImageById, sampleImages } from '../data/image-catalog.js';
 import { getEmbeddingJob, modelVersionId } from './embedding-job.js';
 import { openEmbeddingStore } from './embedding-store.js';

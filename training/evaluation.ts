@@ -1,7 +1,7 @@
 import type * as TfNode from '@tensorflow/tfjs-node';
 import sharp from 'sharp';
 import type { ImageDataset } from '../data/dataset.js';
-import type { loadTensorflow } from '../data/tensorflow.js';
+import type { loadTensorflow } from '../tf/tensorflow.js';
 
 type Tf = Awaited<ReturnType<typeof loadTensorflow>>;
 

@@ -1,8 +1,8 @@
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { MenagerieError } from '../data/errors.js';
-import { loadTensorflow } from '../data/tensorflow.js';
-import type { ModelPlugin } from '../plugins/plugin.js';
-import type { PluginRegistry } from '../plugins/plugin-registry.js';
+import { MenagerieError } from '../core/errors.js';
+import { loadTensorflow } from '../tf/tensorflow.js';
+import type { ModelPlugin } from '../plugin-api/plugin.js';
+import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import {
   loadModelArtifact,
   readModelArtifactManifest,

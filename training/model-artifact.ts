@@ -3,10 +3,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { MenagerieError } from '../data/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { InputSpec } from '../data/input-spec.js';
-import { loadTensorflow, tensorflowVersion } from '../data/tensorflow.js';
-import type { HpValue } from './hyperparameters.js';
+import { loadTensorflow, tensorflowVersion } from '../tf/tensorflow.js';
+import type { HpValue } from '../plugin-api/hyperparameters.js';
 
 /** The file beside `model.json` that says how to load the model back and feed it. */
 export const MANIFEST_FILE = 'menagerie.json';

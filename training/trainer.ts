@@ -2,20 +2,20 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import type { ImageDataset } from '../data/dataset.js';
-import { MenagerieError } from '../data/errors.js';
-import { createRng, type Rng } from '../data/random.js';
-import { loadTensorflow } from '../data/tensorflow.js';
-import type { ModelPlugin } from '../plugins/plugin.js';
+import { MenagerieError } from '../core/errors.js';
+import { createRng, type Rng } from '../core/random.js';
+import { loadTensorflow } from '../tf/tensorflow.js';
+import type { ModelPlugin } from '../plugin-api/plugin.js';
 import {
   confusionMatrixPng,
   evaluateModel,
   flattenMetrics,
   type EvaluationMetrics,
 } from './evaluation.js';
-import { installFastKernels } from './fast-step.js';
-import { createFastOptimizer, type FastOptimizerKind } from './fast-optimizer.js';
-import { fastTrainStep, type TrainStep } from './fast-train-step.js';
-import { HyperParameters, type HpValue } from './hyperparameters.js';
+import { installFastKernels } from '../tf/fast-kernels.js';
+import { createFastOptimizer, type FastOptimizerKind } from '../tf/fast-optimizer.js';
+import { fastTrainStep, type TrainStep } from '../tf/fast-train-step.js';
+import { HyperParameters, type HpValue } from '../plugin-api/hyperparameters.js';
 import { loadModelArtifact, saveModelArtifact } from './model-artifact.js';
 import type { TrainingObserver } from './training-observer.js';
 

@@ -1,6 +1,6 @@
-import { MenagerieError } from '../data/errors.js';
-import type { HpValue, Oracle, TrialProposal } from './hyperparameters.js';
-import { configKey } from './search-space.js';
+import { MenagerieError } from '../core/errors.js';
+import type { HpValue, Oracle, TrialProposal } from '../plugin-api/hyperparameters.js';
+import { configKey } from '../plugin-api/search-space.js';
 
 /** One finished trial: what ran, how it went, and each execution's score. */
 export interface TuningTrial {

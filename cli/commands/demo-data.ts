@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { writeContactSheet } from '../../data/demo/contact-sheet.js';
-import { writeDemoDataset } from '../../data/demo/demo-dataset.js';
+import { writeContactSheet } from '../../demo/contact-sheet.js';
+import { writeDemoDataset } from '../../demo/demo-dataset.js';
 import { createProgress } from '../progress.js';
 import { parseFraction, parsePositiveInt } from '../options.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import sharp from 'sharp';
 import { countImages } from '../../data/image-catalog.js';
-import { loadTensorflow, tensorflowVersion } from '../../data/tensorflow.js';
+import { loadTensorflow, tensorflowVersion } from '../../tf/tensorflow.js';
 import { sweepOrphanBlobs } from '../../data/ingest/ingest.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { MenagerieError } from '../../data/errors.js';
-import type { Experiment, TrackingStore } from '../../registry/tracking-store.js';
+import { MenagerieError } from '../../core/errors.js';
+import type { Experiment, TrackingStore } from '../../tracking/tracking-store.js';
 import { formatTable } from '../format-table.js';
 import { openWorkspace } from '../workspace.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { MenagerieError } from '../../data/errors.js';
+import { MenagerieError } from '../../core/errors.js';
 import {
   createModelRegistry,
   type ModelRegistry,

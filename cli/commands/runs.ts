@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Run } from '../../registry/tracking-store.js';
+import type { Run } from '../../tracking/tracking-store.js';
 import { formatTable } from '../format-table.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { openWorkspace } from '../workspace.js';

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { runTrackedTraining, type JobContext } from '../../registry/tracked-training.js';
-import type { HpValue } from '../../training/hyperparameters.js';
+import { runTrackedTraining, type JobContext } from '../../jobs/tracked-training.js';
+import type { HpValue } from '../../plugin-api/hyperparameters.js';
 import type { TrainingObserver } from '../../training/training-observer.js';
 import { formatTable } from '../format-table.js';
 import { collect, parsePositiveInt } from '../options.js';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { runTrackedTuning } from '../../registry/tracked-tuning.js';
+import { runTrackedTuning } from '../../jobs/tracked-tuning.js';
 import { formatTable } from '../format-table.js';
 import { collect, parsePositiveInt } from '../options.js';
 import { jsonProgress } from '../progress-json.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MenagerieError, isMenagerieError } from '../errors.js';
+import { MenagerieError, isMenagerieError } from '../../core/errors.js';
 import { normaliseLabel } from '../label-name.js';
 import type { Split } from '../tables.js';
 import { parseCsv } from './csv.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import type { BlobStore } from '../blob-store.js';
 import type { OpenDatabase } from '../database.js';
-import { isMenagerieError, type ErrorCode } from '../errors.js';
+import { isMenagerieError, type ErrorCode } from '../../core/errors.js';
 import { countImages, insertImages, type LabelSplitCount } from '../image-catalog.js';
 import { IMAGE_FORMATS, probeImage } from '../image-probe.js';
 import type { NewImage, Split } from '../tables.js';

@@ -1,7 +1,7 @@
 import type * as TfNode from '@tensorflow/tfjs-node';
 import type { InputSpec } from '../../data/input-spec.js';
-import type { HyperParameters } from '../../training/hyperparameters.js';
-import { definePlugin, type ModelBuildContext, type ModelPlugin } from '../plugin.js';
+import type { HyperParameters } from '../../plugin-api/hyperparameters.js';
+import { definePlugin, type ModelBuildContext, type ModelPlugin } from '../../plugin-api/plugin.js';
 
 /** The cnn's hyperparameter values, read from a HyperParameters. */
 export interface CnnHyperparameters {
@@ -49,7 +49,7 @@ export const CNN_EMBEDDING_LAYER = 'embedding';
  *
  * ```ts
  * import { cnnModel } from './plugins/models/cnn.js';
- * import { HyperParameters } from './training/hyperparameters.js';
+ * import { HyperParameters } from './plugin-api/hyperparameters.js';
  *
  * const cnn = cnnModel();
  * const hp = new HyperParameters({ conv1_filters: 64 });

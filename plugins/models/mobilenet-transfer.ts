@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TfNode from '@tensorflow/tfjs-node';
-import { MenagerieError } from '../../data/errors.js';
+import { MenagerieError } from '../../core/errors.js';
 import type { InputSpec } from '../../data/input-spec.js';
-import type { HyperParameters } from '../../training/hyperparameters.js';
-import { definePlugin, type ModelBuildContext, type ModelPlugin } from '../plugin.js';
+import type { HyperParameters } from '../../plugin-api/hyperparameters.js';
+import { definePlugin, type ModelBuildContext, type ModelPlugin } from '../../plugin-api/plugin.js';
 
 type Tf = ModelBuildContext['tf'];
 type ModelArtifacts = Awaited<

@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { notFound } from '../../data/blob-store.js';
-import { MenagerieError } from '../../data/errors.js';
-import { definePlugin, type StoragePlugin } from '../plugin.js';
+import { MenagerieError } from '../../core/errors.js';
+import { definePlugin, type StoragePlugin } from '../../plugin-api/plugin.js';
 
 const SCHEME = 'blob';
 const KEY = /^[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}(\.[a-z0-9]{1,8})?(\.[0-9a-f]{12}\.tmp)?$/;

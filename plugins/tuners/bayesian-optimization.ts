@@ -1,12 +1,12 @@
-import type { Rng } from '../../data/random.js';
-import type { HpValue, Oracle, OracleOptions } from '../../training/hyperparameters.js';
+import type { Rng } from '../../core/random.js';
+import type { HpValue, Oracle, OracleOptions } from '../../plugin-api/hyperparameters.js';
 import {
   configKey,
   decodeVector,
   encodeValues,
   searchDimensions,
-} from '../../training/search-space.js';
-import { definePlugin, type TunerPlugin } from '../plugin.js';
+} from '../../plugin-api/search-space.js';
+import { definePlugin, type TunerPlugin } from '../../plugin-api/plugin.js';
 import {
   fitGaussianProcess,
   normalCdf,

@@ -1,6 +1,6 @@
-import type { HpValue, Oracle, OracleOptions } from '../../training/hyperparameters.js';
-import { enumerateGrid } from '../../training/search-space.js';
-import { definePlugin, type TunerPlugin } from '../plugin.js';
+import type { HpValue, Oracle, OracleOptions } from '../../plugin-api/hyperparameters.js';
+import { enumerateGrid } from '../../plugin-api/search-space.js';
+import { definePlugin, type TunerPlugin } from '../../plugin-api/plugin.js';
 import {
   commonOptions,
   optionalInt,

@@ -1,5 +1,5 @@
-import type { Oracle, OracleOptions, TrialProposal } from '../../training/hyperparameters.js';
-import { definePlugin, type TunerPlugin } from '../plugin.js';
+import type { Oracle, OracleOptions, TrialProposal } from '../../plugin-api/hyperparameters.js';
+import { definePlugin, type TunerPlugin } from '../../plugin-api/plugin.js';
 import {
   commonOptions,
   openState,

@@ -1,8 +1,8 @@
-import { MenagerieError } from '../../data/errors.js';
-import { createRng, type Rng } from '../../data/random.js';
-import type { HpSpec, HpValue, OracleOptions } from '../../training/hyperparameters.js';
-import { configKey, sampleValues } from '../../training/search-space.js';
-import type { TrialResult } from '../plugin.js';
+import { MenagerieError } from '../../core/errors.js';
+import { createRng, type Rng } from '../../core/random.js';
+import type { HpSpec, HpValue, OracleOptions } from '../../plugin-api/hyperparameters.js';
+import { configKey, sampleValues } from '../../plugin-api/search-space.js';
+import type { TrialResult } from '../../plugin-api/plugin.js';
 
 /** One trial as an oracle remembers it. JSON-safe: it is part of the oracle's state. */
 export interface TrialRecord {

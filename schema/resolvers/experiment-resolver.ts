@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, Int, Query, Resolver, Root } from 'type-graphql';
-import { countRunIds } from '../../registry/run-search.js';
+import { countRunIds } from '../../tracking/run-search.js';
 import type { ConnectionValue } from '../connection.js';
 import type { GraphQLContext } from '../context.js';
 import { Experiment, toExperiment } from '../experiment.js';

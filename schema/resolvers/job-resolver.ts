@@ -1,7 +1,7 @@
 import { Arg, Ctx, ID, Mutation, Resolver, Root, Subscription } from 'type-graphql';
-import { MenagerieError } from '../../data/errors.js';
-import type { RunProgressUpdate } from '../../registry/run-progress.js';
-import { HyperParameters, type HpValue } from '../../training/hyperparameters.js';
+import { MenagerieError } from '../../core/errors.js';
+import type { RunProgressUpdate } from '../../jobs/run-progress.js';
+import { HyperParameters, type HpValue } from '../../plugin-api/hyperparameters.js';
 import { Access } from '../access.js';
 import type { GraphQLContext } from '../context.js';
 import { RunProgress, TrainingInput, TuningInput } from '../job.js';

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, Float, Int, Query, Resolver, Root } from 'type-graphql';
-import { isMenagerieError } from '../../data/errors.js';
+import { isMenagerieError } from '../../core/errors.js';
 import { getEmbeddingJob } from '../../serving/embedding-job.js';
 import type { GraphQLContext } from '../context.js';
 import { ModelVersion, toModelVersion } from '../model-version.js';

@@ -1,7 +1,7 @@
 import { Ctx, Query, Resolver } from 'type-graphql';
 import type { GraphQLContext } from '../context.js';
 import { ModelPluginInfo, toModelPluginInfo, toTunerInfo, TunerInfo } from '../plugin-info.js';
-import type { ModelPlugin, TunerPlugin } from '../../plugins/plugin.js';
+import type { ModelPlugin, TunerPlugin } from '../../plugin-api/plugin.js';
 
 @Resolver()
 export class PluginResolver {

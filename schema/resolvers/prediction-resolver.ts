@@ -1,7 +1,7 @@
 import GraphQLUpload from 'graphql-upload/GraphQLUpload.mjs';
 import type { FileUpload } from 'graphql-upload/processRequest.mjs';
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { MenagerieError } from '../../data/errors.js';
+import { MenagerieError } from '../../core/errors.js';
 import { Access } from '../access.js';
 import type { GraphQLContext } from '../context.js';
 import { parseId } from '../ids.js';

@@ -1,5 +1,5 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { isMenagerieError } from '../../data/errors.js';
+import { isMenagerieError } from '../../core/errors.js';
 import { MODEL_STAGES, type ModelStage } from '../../data/tables.js';
 import { ACTIVE_STAGES, CHAMPION } from '../../registry/model-names.js';
 import type { ChangeOptions } from '../../registry/model-registry.js';

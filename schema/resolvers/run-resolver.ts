@@ -1,9 +1,9 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
-import { isMenagerieError, MenagerieError } from '../../data/errors.js';
-import { latestMetrics, registeredVersionsOfRun } from '../../registry/run-details.js';
-import { readRunEvaluation, type RunEvaluation } from '../../registry/run-evaluation.js';
-import { searchRunPage } from '../../registry/run-page.js';
-import type { RunSearch } from '../../registry/run-search.js';
+import { isMenagerieError, MenagerieError } from '../../core/errors.js';
+import { latestMetrics, registeredVersionsOfRun } from '../../tracking/run-details.js';
+import { readRunEvaluation, type RunEvaluation } from '../../tracking/run-evaluation.js';
+import { searchRunPage } from '../../tracking/run-page.js';
+import type { RunSearch } from '../../tracking/run-search.js';
 import { confusionMatrixPath } from '../../server/run-artifact-routes.js';
 import type { ConnectionValue } from '../connection.js';
 import type { GraphQLContext } from '../context.js';

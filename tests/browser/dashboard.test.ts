@@ -5,8 +5,8 @@ import { chromium, type Browser, type BrowserContext, type Locator } from 'playw
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobContext } from '../../cli/commands/train.js';
 import { registerModelArtifact } from '../../registry/register-model.js';
-import { runTrackedTraining } from '../../registry/tracked-training.js';
-import { runTrackedTuning } from '../../registry/tracked-tuning.js';
+import { runTrackedTraining } from '../../jobs/tracked-training.js';
+import { runTrackedTuning } from '../../jobs/tracked-tuning.js';
 import { serveDashboard } from '../../server/dashboard-static.js';
 import { AFHQ_MINI, makeImage, REPO_ROOT } from '../helpers/fixtures.js';
 import { saveTinyModel } from '../helpers/models.js';

@@ -6,12 +6,12 @@ import {
   type LoadImageDatasetOptions,
   type LoadedImageDataset,
 } from '../../data/dataset-loader.js';
-import { isMenagerieError } from '../../data/errors.js';
+import { isMenagerieError } from '../../core/errors.js';
 import { insertImages } from '../../data/image-catalog.js';
 import { ingestImages } from '../../data/ingest/ingest.js';
 import type { InputSpec } from '../../data/input-spec.js';
 import { decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import { makeImage, tempDir, writeFile } from '../helpers/fixtures.js';
 import { tempWorkspace } from '../helpers/workspace.js';
 

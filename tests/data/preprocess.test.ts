@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { isMenagerieError } from '../../data/errors.js';
+import { isMenagerieError } from '../../core/errors.js';
 import type { InputSpec } from '../../data/input-spec.js';
 import { decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import { AFHQ_MINI } from '../helpers/fixtures.js';
 
 const spec = (size: number, fit: InputSpec['fit'] = 'fill'): InputSpec => ({

@@ -1,4 +1,4 @@
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import type { InputSpec } from '../../data/input-spec.js';
 import { saveModelArtifact, type ModelArtifactManifest } from '../../training/model-artifact.js';
 

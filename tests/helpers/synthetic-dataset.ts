@@ -1,7 +1,7 @@
 import type { Batch, ImageDataset } from '../../data/dataset.js';
 import type { InputSpec } from '../../data/input-spec.js';
-import { createRng } from '../../data/random.js';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { createRng } from '../../core/random.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 
 export interface SyntheticDatasetOptions {
   labels?: readonly string[];

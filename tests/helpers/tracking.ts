@@ -1,5 +1,5 @@
 import { openDatabase, type OpenDatabase } from '../../data/database.js';
-import { createTrackingStore, type TrackingStore } from '../../registry/tracking-store.js';
+import { createTrackingStore, type TrackingStore } from '../../tracking/tracking-store.js';
 import { tempDir } from './fixtures.js';
 
 /** A tracking store on in-memory SQLite with the real migrations; artifacts in a temp folder. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { builtinPlugins } from '../../plugins/builtins.js';
-import type { TunerPlugin } from '../../plugins/plugin.js';
-import { createPluginRegistry } from '../../plugins/plugin-registry.js';
+import type { TunerPlugin } from '../../plugin-api/plugin.js';
+import { createPluginRegistry } from '../../plugin-api/plugin-registry.js';
 import { hyperbandSchedule } from '../../plugins/tuners/hyperband.js';
 import {
   HyperParameters,
@@ -10,8 +10,8 @@ import {
   type Oracle,
   type OracleOptions,
   type TrialProposal,
-} from '../../training/hyperparameters.js';
-import { activeValues, checkValue, configKey } from '../../training/search-space.js';
+} from '../../plugin-api/hyperparameters.js';
+import { activeValues, checkValue, configKey } from '../../plugin-api/search-space.js';
 
 const registry = createPluginRegistry(builtinPlugins());
 const tuners = registry.list('tuner') as TunerPlugin[];

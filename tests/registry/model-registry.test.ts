@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type OpenDatabase } from '../../data/database.js';
-import { isMenagerieError, type ErrorCode } from '../../data/errors.js';
+import { isMenagerieError, type ErrorCode } from '../../core/errors.js';
 import type { ModelStage } from '../../data/tables.js';
 import {
   createModelRegistry,

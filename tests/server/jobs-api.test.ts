@@ -3,7 +3,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openWorkspace, type Workspace } from '../../cli/workspace.js';
-import { writeDemoDataset } from '../../data/demo/demo-dataset.js';
+import { writeDemoDataset } from '../../demo/demo-dataset.js';
 import { ingestImages } from '../../data/ingest/ingest.js';
 import { createServer, type MenagerieServer } from '../../server/create-server.js';
 import { tempDir } from '../helpers/fixtures.js';

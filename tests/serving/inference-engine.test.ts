@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type OpenDatabase } from '../../data/database.js';
-import { isMenagerieError, type ErrorCode } from '../../data/errors.js';
+import { isMenagerieError, type ErrorCode } from '../../core/errors.js';
 import { decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import { createModelRegistry, type ModelRegistry } from '../../registry/model-registry.js';
 import {
   createInferenceEngine,

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { InputSpec } from '../../data/input-spec.js';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import { builtinPlugins } from '../../plugins/builtins.js';
-import { createPluginRegistry } from '../../plugins/plugin-registry.js';
+import { createPluginRegistry } from '../../plugin-api/plugin-registry.js';
 import { registerModelArtifact } from '../../registry/register-model.js';
 import type { ModelRegistry, ModelVersion } from '../../registry/model-registry.js';
 import { saveModelArtifact } from '../../training/model-artifact.js';

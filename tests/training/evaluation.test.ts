@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import {
   confusionMatrixPng,
   evaluateModel,

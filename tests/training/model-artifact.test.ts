@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import { cnnModel } from '../../plugins/models/cnn.js';
-import { HyperParameters } from '../../training/hyperparameters.js';
+import { HyperParameters } from '../../plugin-api/hyperparameters.js';
 import {
   embeddingModel,
   loadModelArtifact,

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeDemoDataset } from '../../data/demo/demo-dataset.js';
+import { writeDemoDataset } from '../../demo/demo-dataset.js';
 import { loadImageDataset } from '../../data/dataset-loader.js';
 import { ingestImages } from '../../data/ingest/ingest.js';
-import { loadTensorflow } from '../../data/tensorflow.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
 import { cnnModel } from '../../plugins/models/cnn.js';
-import { HyperParameters } from '../../training/hyperparameters.js';
+import { HyperParameters } from '../../plugin-api/hyperparameters.js';
 import { loadModelArtifact } from '../../training/model-artifact.js';
 import { trainModel } from '../../training/trainer.js';
 import { tempDir } from '../helpers/fixtures.js';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadTensorflow } from '../../data/tensorflow.js';
-import { definePlugin, type ModelPlugin } from '../../plugins/plugin.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
+import { definePlugin, type ModelPlugin } from '../../plugin-api/plugin.js';
 import { loadModelArtifact } from '../../training/model-artifact.js';
 import { trainModel } from '../../training/trainer.js';
 import type { TrainingObserver } from '../../training/training-observer.js';

@@ -7,7 +7,7 @@ import {
   type HpValue,
   type Oracle,
   type TrialProposal,
-} from '../../training/hyperparameters.js';
+} from '../../plugin-api/hyperparameters.js';
 import { runTuning, type TuningState } from '../../training/tuning-loop.js';
 
 function space() {

@@ -3,7 +3,7 @@ import type { Metric, RunStatus } from './tracking.js';
 
 /** Model plugins, tuners, and training/tuning jobs. */
 
-/** One hyperparameter; `type` is int, float, choice, boolean or fixed (training/hyperparameters.ts). */
+/** One hyperparameter; `type` is int, float, choice, boolean or fixed (plugin-api/hyperparameters.ts). */
 export interface HpSpec {
   name: string;
   type: string;

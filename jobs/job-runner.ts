@@ -1,0 +1,328 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ERROR_CODES, MenagerieError, type ErrorCode } from '../core/errors.js';
+import {
+  parseJobEvent,
+  toProgressUpdate,
+  type JobEvent,
+  type RunProgressUpdate,
+} from './run-progress.js';
+import type { TrackingStore } from '../tracking/tracking-store.js';
+import type { HpValue } from '../plugin-api/hyperparameters.js';
+
+const DEFAULT_CLI = fileURLToPath(new URL('../bin/menagerie.js', import.meta.url));
+
+export interface JobConfig {
+  /** Jobs running at once (default 1: one training saturates two cores). */
+  maxJobs?: number;
+  /** How long a child may take to report its run id (default 60 s). */
+  startTimeoutMs?: number;
+  /** After SIGINT, how long a child may take to stop before SIGKILL (default 15 s). */
+  killGraceMs?: number;
+}
+
+export interface TrainingJob {
+  plugin: string;
+  experiment: string;
+  runName?: string;
+  epochs: number;
+  hyperparameters?: Record<string, HpValue>;
+  seed?: number;
+  batchSize?: number;
+  /** Early-stopping patience; 0 turns early stopping off. */
+  patience?: number;
+  /** More CLI flags, e.g. `--batch-size=8` (tests). */
+  extraArgs?: readonly string[];
+}
+
+export interface TuningJob {
+  plugin: string;
+  tuner: string;
+  experiment: string;
+  runName?: string;
+  maxTrials: number;
+  epochs: number;
+  objective: string;
+  direction: 'min' | 'max';
+  seed?: number;
+  extraArgs?: readonly string[];
+}
+
+export interface RunningJob {
+  runId: string;
+  kind: 'training' | 'tuning';
+  pid: number;
+}
+
+/**
+ * Training and tuning jobs as child processes (`menagerie train|tune --progress-json`), so
+ * serving never stalls on them. A start resolves with the run id once the child has created
+ * its run; its progress lines go to `publish` until it exits, and then one final update
+ * with the run's status from the database.
+ *
+ * ```ts
+ * const jobs = createJobRunner({ dataDir, tracking, publish: (u) => hub.publish('runProgress', u) });
+ * const runId = await jobs.startTraining({ plugin: 'cnn', experiment: 'faces', epochs: 10 });
+ * await jobs.cancel(runId); // SIGINT: the run ends KILLED
+ * ```
+ */
+export interface JobRunner {
+  /** Throws JOB_LIMIT when `maxJobs` are running, JOB_START_FAILED when the child fails first. */
+  startTraining(job: TrainingJob): Promise<string>;
+  startTuning(job: TuningJob): Promise<string>;
+  /**
+   * Stops a job this server started (SIGINT, then SIGKILL after the grace period) and waits
+   * for it to exit. RUN_NOT_OWNED for runs of other processes or trials of a tuning job.
+   */
+  cancel(runId: string): Promise<void>;
+  running(): RunningJob[];
+  /** Stops every job, as `cancel` does; the server calls it on close. */
+  shutdown(): Promise<void>;
+}
+
+interface Job {
+  child: ChildProcess;
+  kind: RunningJob['kind'];
+  runId: string | null;
+  trials: Set<string>;
+  cancelled: boolean;
+  lastError: string | null;
+  stderr: string;
+  exited: Promise<void>;
+}
+
+export function createJobRunner(options: {
+  dataDir: string;
+  /** The config file that lists plugins, passed on so children see the same plugins. */
+  configFile?: string;
+  tracking: TrackingStore;
+  publish: (update: RunProgressUpdate) => void;
+  config?: JobConfig;
+  /** The CLI entry point (default bin/menagerie.js). */
+  cli?: string;
+}): JobRunner {
+  const { tracking, publish } = options;
+  const maxJobs = options.config?.maxJobs ?? 1;
+  const startTimeoutMs = options.config?.startTimeoutMs ?? 60_000;
+  const killGraceMs = options.config?.killGraceMs ?? 15_000;
+  const jobs = new Set<Job>();
+
+  function findJob(runId: string): Job | undefined {
+    return [...jobs].find((job) => job.runId === runId);
+  }
+
+  async function settle(job: Job, code: number | null, signal: NodeJS.Signals | null) {
+    jobs.delete(job);
+    if (job.runId === null) return;
+    let run;
+    try {
+      run = await tracking.getRun(job.runId);
+      if (run.status === 'RUNNING') {
+        // Killed before it could end its run: end it here rather than leave it RUNNING.
+        const status = job.cancelled ? 'KILLED' : 'FAILED';
+        const reason = job.lastError ?? `the job exited (${signal ?? `code ${code}`})`;
+        if (!job.cancelled) await tracking.setTag(job.runId, 'menagerie.error', reason);
+        await tracking.endRun(job.runId, status);
+        run = await tracking.getRun(job.runId);
+      }
+    } catch {
+      // The database is gone (the server is closing): the next start marks the run FAILED.
+    }
+    publish({
+      runId: job.runId,
+      parentRunId: null,
+      status: run?.status ?? 'FAILED',
+      epoch: null,
+      epochs: null,
+      batch: null,
+      batches: null,
+      metrics: [],
+      message: job.lastError ?? (job.cancelled ? 'cancelled' : null),
+      final: true,
+    });
+  }
+
+  function start(kind: Job['kind'], args: string[]): Promise<string> {
+    if (jobs.size >= maxJobs) {
+      const busy = [...jobs].map((j) => j.runId ?? 'starting').join(', ');
+      throw new MenagerieError(
+        'JOB_LIMIT',
+        `${jobs.size} job(s) running (${busy}); this server runs at most ${maxJobs} at once`,
+      );
+    }
+    const child = spawn(
+      process.execPath,
+      [
+        options.cli ?? DEFAULT_CLI,
+        '--data-dir',
+        options.dataDir,
+        ...(options.configFile ? ['--config', options.configFile] : []),
+        kind === 'training' ? 'train' : 'tune',
+        ...args,
+        '--progress-json',
+      ],
+      {
+        // Its own process group: a Ctrl-C meant for the server reaches the child only
+        // through the server, once, so the run still ends cleanly KILLED.
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+      },
+    );
+    let exit: (v: void) => void = () => {};
+    const job: Job = {
+      child,
+      kind,
+      runId: null,
+      trials: new Set(),
+      cancelled: false,
+      lastError: null,
+      stderr: '',
+      exited: new Promise((resolve) => (exit = resolve)),
+    };
+    jobs.add(job);
+
+    return new Promise<string>((resolve, reject) => {
+      let startError: MenagerieError | null = null;
+      const fail = (error: MenagerieError) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        fail(
+          new MenagerieError(
+            'JOB_START_FAILED',
+            `the ${kind} job did not report its run within ${startTimeoutMs / 1000} s${tail(job)}`,
+          ),
+        );
+      }, startTimeoutMs);
+
+      const onEvent = (event: JobEvent) => {
+        if (event.event === 'run' && job.runId === null) {
+          job.runId = event.runId;
+          clearTimeout(timer);
+          resolve(event.runId);
+        } else if (event.event === 'trial-start') {
+          job.trials.add(event.runId);
+        } else if (event.event === 'error') {
+          job.lastError = event.message;
+          // Reported when the child has exited, so its slot is free by then.
+          if (job.runId === null)
+            startError = new MenagerieError(codeOf(event.code), event.message);
+        }
+        const update = toProgressUpdate(event);
+        if (update && job.runId !== null) publish(update);
+      };
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const event = parseJobEvent(line);
+        if (event) onEvent(event);
+      });
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        job.stderr = (job.stderr + chunk).slice(-4000);
+      });
+      child.once('error', (error) => {
+        job.lastError = error.message;
+      });
+      child.once('close', (code, signal) => {
+        if (job.runId === null) {
+          jobs.delete(job);
+          fail(
+            startError ??
+              new MenagerieError(
+                'JOB_START_FAILED',
+                `the ${kind} job exited (${signal ?? `code ${code}`}) before it started a run${tail(job)}`,
+              ),
+          );
+          exit();
+          return;
+        }
+        void settle(job, code, signal).finally(() => exit());
+      });
+    });
+  }
+
+  async function stop(job: Job): Promise<void> {
+    job.cancelled = true;
+    job.child.kill('SIGINT');
+    const timer = setTimeout(() => job.child.kill('SIGKILL'), killGraceMs);
+    await job.exited;
+    clearTimeout(timer);
+  }
+
+  return {
+    startTraining(job) {
+      const args = [
+        `--plugin=${job.plugin}`,
+        `--epochs=${job.epochs}`,
+        `--experiment=${job.experiment}`,
+        ...(job.runName !== undefined ? [`--run-name=${job.runName}`] : []),
+        ...(job.seed !== undefined ? [`--seed=${job.seed}`] : []),
+        ...(job.batchSize !== undefined ? [`--batch-size=${job.batchSize}`] : []),
+        ...(job.patience !== undefined ? [`--patience=${job.patience}`] : []),
+        ...Object.entries(job.hyperparameters ?? {}).map(([k, v]) => `--hp=${k}=${v}`),
+        ...(job.extraArgs ?? []),
+      ];
+      return start('training', args);
+    },
+
+    startTuning(job) {
+      const args = [
+        `--plugin=${job.plugin}`,
+        `--tuner=${job.tuner}`,
+        `--experiment=${job.experiment}`,
+        `--max-trials=${job.maxTrials}`,
+        `--epochs=${job.epochs}`,
+        `--objective=${job.objective}`,
+        `--direction=${job.direction}`,
+        ...(job.runName !== undefined ? [`--run-name=${job.runName}`] : []),
+        ...(job.seed !== undefined ? [`--seed=${job.seed}`] : []),
+        ...(job.extraArgs ?? []),
+      ];
+      return start('tuning', args);
+    },
+
+    async cancel(runId) {
+      const job = findJob(runId);
+      if (job) return stop(job);
+      const parent = [...jobs].find((j) => j.trials.has(runId));
+      if (parent) {
+        throw new MenagerieError(
+          'RUN_NOT_OWNED',
+          `run ${runId} is a trial of tuning run ${parent.runId}; cancel the tuning run`,
+        );
+      }
+      const run = await tracking.getRun(runId);
+      if (run.status !== 'RUNNING') {
+        throw new MenagerieError('RUN_NOT_ACTIVE', `run ${runId} already ended ${run.status}`);
+      }
+      throw new MenagerieError(
+        'RUN_NOT_OWNED',
+        `run ${runId} was not started by this server (process ${run.ownerPid ?? '?'} on ` +
+          `${run.hostname ?? '?'}); stop it where it runs (Ctrl-C)`,
+      );
+    },
+
+    running() {
+      return [...jobs]
+        .filter((j) => j.runId !== null)
+        .map((j) => ({ runId: j.runId!, kind: j.kind, pid: j.child.pid ?? 0 }));
+    },
+
+    async shutdown() {
+      await Promise.all([...jobs].map(stop));
+    },
+  };
+}
+
+function codeOf(code: string | undefined): ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code ?? '')
+    ? (code as ErrorCode)
+    : 'JOB_START_FAILED';
+}
+
+function tail(job: Job): string {
+  const last = job.stderr.trim().split('\n').slice(-3).join(' | ');
+  return last ? `: ${last}` : '';
+}
