@@ -26,6 +26,13 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { module: 'writable', require: 'readonly' },
+    },
+  },
+  {
     // Migrations are frozen in time and take Kysely<any>, per kysely's own guidance.
     files: ['data/migrations/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -9,9 +9,9 @@ import {
   trainModel,
   type EarlyStoppingOptions,
   type ReduceLrOnPlateauOptions,
-  type TrainingResult,
 } from '../training/trainer.js';
-import type { TrainingObserver } from '../training/training-observer.js';
+import type { TrainingObserver, TrainingResult } from '../training/training-observer.js';
+import { MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
 
 /** What a tracked job needs from an open data directory. */
@@ -54,9 +54,6 @@ export interface TrackedTrainingOptions {
   /** Called once the run exists, before any data is read. */
   onRun?: (runId: string) => void;
 }
-
-/** The run's artifact folder holds the model under this path. */
-export const MODEL_ARTIFACT_PATH = 'model';
 
 /**
  * Trains a model plugin on the data directory's train and val splits as one tracked run:

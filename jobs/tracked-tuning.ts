@@ -9,7 +9,8 @@ import {
   type TuningTrial,
 } from '../training/tuning-loop.js';
 import type { TrainingObserver } from '../training/training-observer.js';
-import { MODEL_ARTIFACT_PATH, runTrackedTraining, type JobContext } from './tracked-training.js';
+import { MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
+import { runTrackedTraining, type JobContext } from './tracked-training.js';
 
 export interface TrackedTuningOptions {
   /** Model plugin whose space is searched, e.g. `menagerie:cnn`. */

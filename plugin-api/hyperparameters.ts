@@ -1,46 +1,8 @@
 import { MenagerieError } from '../core/errors.js';
-import type { TrialResult } from './plugin.js';
+import type { HpCondition, HpSpec, HpValue } from './hp-spec.js';
 import { checkValue, isActive, sameSpec } from './search-space.js';
 
-export type HpValue = number | string | boolean;
-
-export interface HpCondition {
-  /** Name of the parent hyperparameter. */
-  name: string;
-  /** The parent values under which this one is active. */
-  values: readonly HpValue[];
-}
-
-export type HpSpec =
-  | {
-      type: 'int';
-      name: string;
-      min: number;
-      max: number;
-      step: number;
-      sampling: 'linear' | 'log';
-      default: number;
-      conditions: HpCondition[];
-    }
-  | {
-      type: 'float';
-      name: string;
-      min: number;
-      max: number;
-      step?: number;
-      sampling: 'linear' | 'log';
-      default: number;
-      conditions: HpCondition[];
-    }
-  | {
-      type: 'choice';
-      name: string;
-      values: readonly HpValue[];
-      default: HpValue;
-      conditions: HpCondition[];
-    }
-  | { type: 'boolean'; name: string; default: boolean; conditions: HpCondition[] }
-  | { type: 'fixed'; name: string; value: HpValue; conditions: HpCondition[] };
+export type { HpCondition, HpSpec, HpValue } from './hp-spec.js';
 
 export interface NumberOptions {
   /** Int: values are `min + k * step` (default 1). Float: optional quantisation. */
@@ -268,52 +230,4 @@ function describe(spec: HpSpec): string {
 
 function invalid(message: string): MenagerieError {
   return new MenagerieError('HP_INVALID', message);
-}
-
-/** What a tuner's `createOracle` gets. */
-export interface OracleOptions {
-  /** The search space, usually a model plugin's `space(hp)` run on an empty HyperParameters. */
-  space: readonly HpSpec[];
-  objective: { name: string; direction: 'min' | 'max' };
-  /** Trials to propose at most (failed ones count). */
-  maxTrials?: number;
-  /** Same seed, same results: same proposals. */
-  seed?: number;
-  /** Tuner-specific options (Hyperband's maxEpochs, factor, iterations…). */
-  [option: string]: unknown;
-}
-
-/** What to run next. */
-export interface TrialProposal {
-  trialId: string;
-  values: Record<string, HpValue>;
-  /** Epochs to train this trial for (Hyperband); the caller's default when absent. */
-  epochs?: number;
-  /** Start from this earlier trial's checkpoint (Hyperband promotions). */
-  warmStartFrom?: string;
-  /** Epoch to start counting from when warm-starting. */
-  initialEpoch?: number;
-}
-
-/**
- * The search strategy behind a tuner plugin. The caller alternates `next()` and
- * `report()`; `state()` after each report is enough to continue after a crash.
- *
- * ```ts
- * const oracle = tuner.createOracle({ space, objective: { name: 'val_loss', direction: 'min' } });
- * for (let p = oracle.next(); p; p = oracle.next()) {
- *   const score = await train(p.values, p.epochs);
- *   oracle.report({ trialId: p.trialId, values: p.values, score, status: 'COMPLETED' });
- * }
- * ```
- */
-export interface Oracle {
-  /** The objective's direction, so callers can rank results without the options. */
-  readonly direction?: 'min' | 'max';
-  /** The next trial, or null when the search is done. */
-  next(): TrialProposal | null;
-  report(result: TrialResult): void;
-  /** JSON-safe state; `restore` of it continues the search exactly. */
-  state(): unknown;
-  restore(state: unknown): void;
 }

@@ -2,7 +2,21 @@ import type * as tf from '@tensorflow/tfjs-node';
 import type { BlobStore } from '../data/blob-store.js';
 import type { InputSpec } from '../data/input-spec.js';
 import type { loadTensorflow } from '../tf/tensorflow.js';
+import type { HpSpec, HpValue } from './hp-spec.js';
 import type { HyperParameters } from './hyperparameters.js';
+
+export type { HpCondition, HpSpec, HpValue } from './hp-spec.js';
+export { HyperParameters } from './hyperparameters.js';
+export type { InputSpec } from '../data/input-spec.js';
+
+/**
+ * The plugin contract: every plugin kind's hooks, the tuner's Oracle, and `definePlugin`.
+ * Training, tuning, the registry, serving and third-party plugins all code against this
+ * module; built-in plugins register through it exactly like anyone else's.
+ *
+ * A plugin is a plain object: a `name`, a `kind`, and the hooks of its kind. Each hook's
+ * comment says when Menagerie calls it and what it does with the return value.
+ */
 
 /** The plugin contract version this Menagerie implements; a plugin may pin the one it needs. */
 export const PLUGIN_API_VERSION = 1;
@@ -37,7 +51,7 @@ export interface StorageContext {
  */
 export interface StoragePlugin extends PluginBase {
   kind: 'storage';
-  /** Called once per open data directory. */
+  /** Once per open data directory: returns the store every image byte goes to. */
   createStore(context: StorageContext): BlobStore;
 }
 
@@ -81,33 +95,41 @@ export interface ModelPlugin extends PluginBase {
   kind: 'model';
   /**
    * Declares the hyperparameters (KerasTuner's `hp.Int`, `hp.Choice`…). Called on an
-   * empty HyperParameters to discover the space, and before `build` so unset values
-   * take their defaults.
+   * empty HyperParameters to discover the space (tuners, the dashboard's form), and before
+   * `build` so unset values take their defaults. Its return is ignored.
    */
   space(hp: HyperParameters): void;
-  /** The preprocessing these hyperparameters need (input size may be a hyperparameter). */
+  /**
+   * After `space`, before any image is read: the preprocessing these hyperparameters need
+   * (input size may be a hyperparameter). Training, evaluation and serving all feed the
+   * model through it, and the model version records it.
+   */
   inputSpec(hp: HyperParameters): InputSpec;
   /**
-   * Builds an uncompiled model ending in a softmax over `labels`; the trainer compiles it
-   * with the optimizer and learning rate from `hp` (`optimizer`, `learning_rate`).
+   * Once per training run (and per trial), after `space`: returns an uncompiled model
+   * ending in one softmax over `labels`, with a layer named `embeddingLayer`. The trainer
+   * trains it with the optimizer and learning rate from `hp` (`optimizer`,
+   * `learning_rate`); a model of another shape is refused with PLUGIN_INVALID.
    */
   build(hp: HyperParameters, context: ModelBuildContext): tf.LayersModel | Promise<tf.LayersModel>;
-  /** Name of the layer whose output is the image embedding (usually the penultimate). */
+  /** The layer whose output is the image embedding (usually the penultimate). */
   embeddingLayer: string;
   /**
-   * Loads a model this plugin saved (custom layers, extra files). Without it the tfjs
+   * When a saved version is loaded (registering, serving, warm starts): returns the model
+   * built from the artifact folder `dir` (custom layers, extra files). Without it the tfjs
    * artifact in `dir` (model.json + weights) is loaded as is.
    */
   load?(
     dir: string,
     context: {
       tf: ModelBuildContext['tf'];
-      manifest: import('../training/model-artifact.js').ModelArtifactManifest;
+      manifest: ModelArtifactManifest;
     },
   ): Promise<tf.LayersModel>;
   /**
-   * Called after each epoch with the epoch number, to unfreeze layers for fine-tuning;
-   * return true when trainability changed, so the trainer recompiles.
+   * Before each epoch (0-based, counting from the initial epoch), e.g. to unfreeze layers
+   * for fine-tuning. Return true when trainability changed: the trainer then starts a fresh
+   * optimizer over the new set of trainable weights.
    */
   onEpochStart?(model: tf.LayersModel, epoch: number, hp: HyperParameters): boolean;
 }
@@ -129,9 +151,79 @@ export interface TrialResult {
  */
 export interface TunerPlugin extends PluginBase {
   kind: 'tuner';
-  createOracle(
-    options: import('./hyperparameters.js').OracleOptions,
-  ): import('./hyperparameters.js').Oracle;
+  /**
+   * Once per tuning run, and again when a stopped run resumes (then `restore` gets the
+   * saved state): returns the oracle that proposes the trials.
+   */
+  createOracle(options: OracleOptions): Oracle;
+}
+
+/** What a tuner's `createOracle` gets. */
+export interface OracleOptions {
+  /** The search space, usually a model plugin's `space(hp)` run on an empty HyperParameters. */
+  space: readonly HpSpec[];
+  objective: { name: string; direction: 'min' | 'max' };
+  /** Trials to propose at most (failed ones count). */
+  maxTrials?: number;
+  /** Same seed, same results: same proposals. */
+  seed?: number;
+  /** Tuner-specific options (Hyperband's maxEpochs, factor, iterations…). */
+  [option: string]: unknown;
+}
+
+/** What to run next. */
+export interface TrialProposal {
+  trialId: string;
+  values: Record<string, HpValue>;
+  /** Epochs to train this trial for (Hyperband); the caller's default when absent. */
+  epochs?: number;
+  /** Start from this earlier trial's checkpoint (Hyperband promotions). */
+  warmStartFrom?: string;
+  /** Epoch to start counting from when warm-starting. */
+  initialEpoch?: number;
+}
+
+/**
+ * The search strategy behind a tuner plugin. The caller alternates `next()` and
+ * `report()`; `state()` after each report is enough to continue after a crash.
+ *
+ * ```ts
+ * const oracle = tuner.createOracle({ space, objective: { name: 'val_loss', direction: 'min' } });
+ * for (let p = oracle.next(); p; p = oracle.next()) {
+ *   const score = await train(p.values, p.epochs);
+ *   oracle.report({ trialId: p.trialId, values: p.values, score, status: 'COMPLETED' });
+ * }
+ * ```
+ */
+export interface Oracle {
+  /** The objective's direction, so callers can rank results without the options. */
+  readonly direction?: 'min' | 'max';
+  /** The next trial, or null when the search is done. */
+  next(): TrialProposal | null;
+  report(result: TrialResult): void;
+  /** JSON-safe state; `restore` of it continues the search exactly. */
+  state(): unknown;
+  restore(state: unknown): void;
+}
+
+/** `menagerie.json`: everything needed to serve the model exactly as it was trained. */
+export interface ModelArtifactManifest {
+  format: 1;
+  /** The model plugin that built it, e.g. `menagerie:cnn`. */
+  plugin: string;
+  pluginVersion: string | null;
+  /** Class names in output order. */
+  labels: string[];
+  inputSpec: InputSpec;
+  hyperparameters: Record<string, HpValue>;
+  /** Layer whose output is the embedding (similar images). */
+  embeddingLayer: string;
+  /** Epoch (0-based) whose weights these are. */
+  epoch: number | null;
+  tfjsVersion: string;
+  tensorflowVersion: string;
+  createdAt: string;
+  metrics: Record<string, number>;
 }
 
 /** Every plugin kind. */

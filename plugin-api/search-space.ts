@@ -1,6 +1,6 @@
 import { MenagerieError } from '../core/errors.js';
 import type { Rng } from '../core/random.js';
-import type { HpCondition, HpSpec, HpValue } from './hyperparameters.js';
+import type { HpCondition, HpSpec, HpValue } from './hp-spec.js';
 
 /**
  * What tuners do with a space of HpSpecs: check, sample, enumerate, and map to the unit

@@ -4,7 +4,7 @@ import { MenagerieError } from '../core/errors.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { loadModelThroughPlugin } from '../training/load-model.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
-import { MODEL_ARTIFACT_PATH } from '../jobs/tracked-training.js';
+import { MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
 
 export interface RegisterModelOptions {

@@ -2,6 +2,7 @@ import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 import type { CatalogImage } from '../data/image-catalog.js';
 import type { Split } from '../data/tables.js';
 import { Connection } from './connection.js';
+import { imageUrl } from './resource-urls.js';
 import { SplitEnum } from './split.js';
 import { TimestampScalar } from './timestamp-scalar.js';
 
@@ -48,7 +49,7 @@ export function toImage(row: CatalogImage): Image {
     format: row.format,
     bytes: row.bytes,
     addedAt: row.added_at,
-    url: `/images/${row.id}`,
+    url: imageUrl(row.id),
     labelId: row.label_id,
   };
 }

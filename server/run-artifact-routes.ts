@@ -7,10 +7,6 @@ import { sendError } from './image-routes.js';
 
 const RUN_ID = /^[0-9a-f]{32}$/;
 
-/** Where a run's confusion matrix PNG is served; `Run.confusionMatrixUrl` gives it. */
-export const confusionMatrixPath = (runId: string) =>
-  `/runs/${runId}/artifacts/${CONFUSION_MATRIX_PNG}`;
-
 /**
  * `GET /runs/:id/artifacts/confusion_matrix.png`. The route names the one file it serves;
  * the id (32 hex digits, else 400) picks a run, and the run's own artifact URI the folder,

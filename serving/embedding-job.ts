@@ -8,7 +8,7 @@ import type { OpenDatabase } from '../data/database.js';
 import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { decodeToPixels } from '../data/preprocess.js';
 import type { Database, EmbeddingJobStatus, EmbeddingJobTable } from '../data/tables.js';
-import { isProcessAlive } from '../tracking/stale-runs.js';
+import { isProcessAlive } from '../core/process-alive.js';
 import { openEmbeddingStore, type EmbeddingRow } from './embedding-store.js';
 import type { ServedModel, VersionRef } from './served-model.js';
 

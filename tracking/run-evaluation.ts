@@ -1,7 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MODEL_ARTIFACT_PATH } from '../jobs/tracked-training.js';
 
 /** What a run's `model/evaluation.json` says about its best epoch on the val split. */
 export interface RunEvaluation {
@@ -10,6 +9,9 @@ export interface RunEvaluation {
   confusionMatrix: number[][];
   perClass: { label: string; precision: number; recall: number; f1: number; support: number }[];
 }
+
+/** The run's artifact folder holds the model under this path. */
+export const MODEL_ARTIFACT_PATH = 'model';
 
 /** The file names the trainer writes beside the model. */
 export const EVALUATION_FILE = 'evaluation.json';

@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import os from 'node:os';
 import type { Kysely } from 'kysely';
+import { isProcessAlive } from '../core/process-alive.js';
 import type { Database } from '../data/tables.js';
 
 /** The tag a run marked FAILED by `failStaleRuns` carries, saying why. */
@@ -20,25 +20,6 @@ export interface FailStaleRunsOptions {
   /** This machine's name (default `os.hostname()`). */
   hostname?: string;
   isProcessAlive?: (pid: number) => boolean;
-}
-
-/**
- * Whether a process exists on this machine. A zombie (exited, not yet reaped by its parent)
- * answers signal 0 like a live one, so Linux's /proc state is checked too.
- */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    // EPERM: it exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX] /s.test(stat);
-  } catch {
-    return true;
-  }
 }
 
 /**

@@ -1,13 +1,9 @@
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
-import type { ModelPlugin } from '../plugin-api/plugin.js';
+import type { ModelArtifactManifest, ModelPlugin } from '../plugin-api/plugin.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
-import {
-  loadModelArtifact,
-  readModelArtifactManifest,
-  type ModelArtifactManifest,
-} from './model-artifact.js';
+import { loadModelArtifact, readModelArtifactManifest } from './model-artifact.js';
 
 export interface LoadedModel {
   model: TfNode.LayersModel;

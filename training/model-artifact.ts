@@ -4,33 +4,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
-import type { InputSpec } from '../data/input-spec.js';
 import { loadTensorflow, tensorflowVersion } from '../tf/tensorflow.js';
-import type { HpValue } from '../plugin-api/hyperparameters.js';
+import type { InputSpec } from '../data/input-spec.js';
+import type { HpValue, ModelArtifactManifest } from '../plugin-api/plugin.js';
 
 /** The file beside `model.json` that says how to load the model back and feed it. */
 export const MANIFEST_FILE = 'menagerie.json';
 export const MODEL_FILE = 'model.json';
-
-/** `menagerie.json`: everything needed to serve the model exactly as it was trained. */
-export interface ModelArtifactManifest {
-  format: 1;
-  /** The model plugin that built it, e.g. `menagerie:cnn`. */
-  plugin: string;
-  pluginVersion: string | null;
-  /** Class names in output order. */
-  labels: string[];
-  inputSpec: InputSpec;
-  hyperparameters: Record<string, HpValue>;
-  /** Layer whose output is the embedding (see `embeddingModel`). */
-  embeddingLayer: string;
-  /** Epoch (0-based) whose weights these are. */
-  epoch: number | null;
-  tfjsVersion: string;
-  tensorflowVersion: string;
-  createdAt: string;
-  metrics: Record<string, number>;
-}
 
 export type ManifestInput = Omit<
   ModelArtifactManifest,

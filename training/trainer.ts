@@ -17,7 +17,7 @@ import { createFastOptimizer, type FastOptimizerKind } from '../tf/fast-optimize
 import { fastTrainStep, type TrainStep } from '../tf/fast-train-step.js';
 import { HyperParameters, type HpValue } from '../plugin-api/hyperparameters.js';
 import { loadModelArtifact, saveModelArtifact } from './model-artifact.js';
-import type { TrainingObserver } from './training-observer.js';
+import type { EpochRecord, TrainingObserver, TrainingResult } from './training-observer.js';
 
 type Tf = Awaited<ReturnType<typeof loadTensorflow>>;
 
@@ -69,24 +69,6 @@ export interface TrainModelOptions {
   reduceLrOnPlateau?: ReduceLrOnPlateauOptions;
   /** Weight the loss by the training set's class weights (imbalanced data). */
   classWeights?: boolean;
-}
-
-/** One epoch's numbers: `epoch`, `loss`, `accuracy`, `val_loss`, `val_accuracy`, `lr`, `seconds`. */
-export type EpochRecord = Record<string, number>;
-
-export interface TrainingResult {
-  status: 'FINISHED' | 'KILLED';
-  /** Epoch (0-based) of the best checkpoint; null when no epoch completed. */
-  bestEpoch: number | null;
-  /** Completed epochs, in order. */
-  history: EpochRecord[];
-  /** The best checkpoint's validation scores. */
-  metrics: EvaluationMetrics | null;
-  /** The saved best model (`<outputDir>/model`), or null when no epoch completed. */
-  artifactDir: string | null;
-  /** Why training ended before `epochs`, if it did. */
-  stoppedEarly: boolean;
-  params: Record<string, string | number | boolean>;
 }
 
 /** Batch-end reports to observers are at most this frequent. */

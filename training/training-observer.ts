@@ -1,4 +1,22 @@
-import type { TrainingResult } from './trainer.js';
+import type { EvaluationMetrics } from './evaluation.js';
+
+/** One epoch's numbers: `epoch`, `loss`, `accuracy`, `val_loss`, `val_accuracy`, `lr`, `seconds`. */
+export type EpochRecord = Record<string, number>;
+
+export interface TrainingResult {
+  status: 'FINISHED' | 'KILLED';
+  /** Epoch (0-based) of the best checkpoint; null when no epoch completed. */
+  bestEpoch: number | null;
+  /** Completed epochs, in order. */
+  history: EpochRecord[];
+  /** The best checkpoint's validation scores. */
+  metrics: EvaluationMetrics | null;
+  /** The saved best model (`<outputDir>/model`), or null when no epoch completed. */
+  artifactDir: string | null;
+  /** Why training ended before `epochs`, if it did. */
+  stoppedEarly: boolean;
+  params: Record<string, string | number | boolean>;
+}
 
 /** What a training run reports when it starts. */
 export interface TrainingStart {

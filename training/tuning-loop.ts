@@ -1,5 +1,5 @@
 import { MenagerieError } from '../core/errors.js';
-import type { HpValue, Oracle, TrialProposal } from '../plugin-api/hyperparameters.js';
+import type { HpValue, Oracle, TrialProposal } from '../plugin-api/plugin.js';
 import { configKey } from '../plugin-api/search-space.js';
 
 /** One finished trial: what ran, how it went, and each execution's score. */

@@ -1,5 +1,5 @@
 import type { Rng } from '../../core/random.js';
-import type { HpValue, Oracle, OracleOptions } from '../../plugin-api/hyperparameters.js';
+import type { HpValue, Oracle, OracleOptions } from '../../plugin-api/plugin.js';
 import {
   configKey,
   decodeVector,

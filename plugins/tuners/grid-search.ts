@@ -1,4 +1,4 @@
-import type { HpValue, Oracle, OracleOptions } from '../../plugin-api/hyperparameters.js';
+import type { HpValue, Oracle, OracleOptions } from '../../plugin-api/plugin.js';
 import { enumerateGrid } from '../../plugin-api/search-space.js';
 import { definePlugin, type TunerPlugin } from '../../plugin-api/plugin.js';
 import {

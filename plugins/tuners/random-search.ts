@@ -1,4 +1,4 @@
-import type { Oracle, OracleOptions } from '../../plugin-api/hyperparameters.js';
+import type { Oracle, OracleOptions } from '../../plugin-api/plugin.js';
 import { definePlugin, type TunerPlugin } from '../../plugin-api/plugin.js';
 import { commonOptions, openState, TrialBook, type TrialRecord } from './trial-book.js';
 

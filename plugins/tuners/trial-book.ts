@@ -1,8 +1,7 @@
 import { MenagerieError } from '../../core/errors.js';
 import { createRng, type Rng } from '../../core/random.js';
-import type { HpSpec, HpValue, OracleOptions } from '../../plugin-api/hyperparameters.js';
+import type { HpSpec, HpValue, OracleOptions, TrialResult } from '../../plugin-api/plugin.js';
 import { configKey, sampleValues } from '../../plugin-api/search-space.js';
-import type { TrialResult } from '../../plugin-api/plugin.js';
 
 /** One trial as an oracle remembers it. JSON-safe: it is part of the oracle's state. */
 export interface TrialRecord {

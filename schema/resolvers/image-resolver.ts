@@ -15,6 +15,7 @@ import {
 import type { CatalogImage } from '../../data/image-catalog.js';
 import { imageCursor } from '../../data/image-service.js';
 import { clampThumbnailSize, DEFAULT_THUMBNAIL_SIZE } from '../../data/thumbnail-cache.js';
+import { thumbnailUrl } from '../resource-urls.js';
 import type { Split } from '../../data/tables.js';
 import { toConnection, type ConnectionValue } from '../connection.js';
 import type { GraphQLContext } from '../context.js';
@@ -99,7 +100,7 @@ export class ImageResolver {
     @Root() image: Image,
     @Arg('size', () => Int, { defaultValue: DEFAULT_THUMBNAIL_SIZE }) size: number,
   ): string {
-    return `/images/${image.id}/thumb?size=${clampThumbnailSize(size)}`;
+    return thumbnailUrl(image.id, clampThumbnailSize(size));
   }
 }
 

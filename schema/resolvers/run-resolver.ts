@@ -4,7 +4,7 @@ import { latestMetrics, registeredVersionsOfRun } from '../../tracking/run-detai
 import { readRunEvaluation, type RunEvaluation } from '../../tracking/run-evaluation.js';
 import { searchRunPage } from '../../tracking/run-page.js';
 import type { RunSearch } from '../../tracking/run-search.js';
-import { confusionMatrixPath } from '../../server/run-artifact-routes.js';
+import { confusionMatrixUrl } from '../resource-urls.js';
 import type { ConnectionValue } from '../connection.js';
 import type { GraphQLContext } from '../context.js';
 import { Experiment, toExperiment } from '../experiment.js';
@@ -126,7 +126,7 @@ export class RunResolver {
     description: 'Where the confusion matrix PNG is served (GET); null until it exists.',
   })
   async confusionMatrixUrl(@Root() run: Run): Promise<string | null> {
-    return (await evaluationOf(run)) ? confusionMatrixPath(run.id) : null;
+    return (await evaluationOf(run)) ? confusionMatrixUrl(run.id) : null;
   }
 
   @FieldResolver(() => [ModelVersionRef], { description: 'Model versions registered from it.' })

@@ -1,6 +1,7 @@
 import { loadTensorflow } from '../../tf/tensorflow.js';
 import type { InputSpec } from '../../data/input-spec.js';
-import { saveModelArtifact, type ModelArtifactManifest } from '../../training/model-artifact.js';
+import type { ModelArtifactManifest } from '../../plugin-api/plugin.js';
+import { saveModelArtifact } from '../../training/model-artifact.js';
 
 export const TINY_SPEC: InputSpec = {
   size: 16,

@@ -10,7 +10,7 @@ import {
   type Oracle,
   type OracleOptions,
   type TrialProposal,
-} from '../../plugin-api/hyperparameters.js';
+} from '../../plugin-api/plugin.js';
 import { activeValues, checkValue, configKey } from '../../plugin-api/search-space.js';
 
 const registry = createPluginRegistry(builtinPlugins());

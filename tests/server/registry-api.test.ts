@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODEL_ARTIFACT_PATH } from '../../jobs/tracked-training.js';
+import { MODEL_ARTIFACT_PATH } from '../../tracking/run-evaluation.js';
 import { getEmbeddingJob } from '../../serving/embedding-job.js';
 import { makeImage } from '../helpers/fixtures.js';
 import { saveTinyModel } from '../helpers/models.js';

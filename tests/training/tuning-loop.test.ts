@@ -7,7 +7,7 @@ import {
   type HpValue,
   type Oracle,
   type TrialProposal,
-} from '../../plugin-api/hyperparameters.js';
+} from '../../plugin-api/plugin.js';
 import { runTuning, type TuningState } from '../../training/tuning-loop.js';
 
 function space() {
