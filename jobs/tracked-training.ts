@@ -137,7 +137,8 @@ export async function runTrackedTraining(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     await tracking.setTag(run.id, 'menagerie.error', message.slice(0, 8000)).catch(() => {});
-    await tracking.endRun(run.id, 'FAILED').catch(() => {});
+    // A cancel that lands while the plugin builds (fetching weights) is a kill, not a failure.
+    await tracking.endRun(run.id, options.signal?.aborted ? 'KILLED' : 'FAILED').catch(() => {});
     throw error;
   } finally {
     stopHeartbeat();

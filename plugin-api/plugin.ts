@@ -68,6 +68,8 @@ export interface ModelBuildContext {
    * seed gives the same initial weights; undefined means unseeded.
    */
   seed?: number;
+  /** Aborts when the run is cancelled: an async `build` (fetching weights) should stop. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -128,10 +130,16 @@ export interface ModelPlugin extends PluginBase {
   ): Promise<tf.LayersModel>;
   /**
    * Before each epoch (0-based, counting from the initial epoch), e.g. to unfreeze layers
-   * for fine-tuning. Return true when trainability changed: the trainer then starts a fresh
-   * optimizer over the new set of trainable weights.
+   * for fine-tuning. Return (or resolve to) true when trainability changed: the trainer
+   * then starts a fresh optimizer over the new set of trainable weights. A hook that waits
+   * should also stop waiting when `signal` aborts (the run is being cancelled).
    */
-  onEpochStart?(model: tf.LayersModel, epoch: number, hp: HyperParameters): boolean;
+  onEpochStart?(
+    model: tf.LayersModel,
+    epoch: number,
+    hp: HyperParameters,
+    context: { signal: AbortSignal },
+  ): boolean | Promise<boolean>;
 }
 
 /** A finished or failed trial as a tuner sees it. */

@@ -71,6 +71,9 @@ export interface TrainModelOptions {
   classWeights?: boolean;
 }
 
+/** What `onEpochStart` gets when the caller passed no signal. */
+const NEVER_ABORTED = new AbortController().signal;
+
 /** Batch-end reports to observers are at most this frequent. */
 const BATCH_REPORT_MS = 250;
 
@@ -125,7 +128,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
   const artifactDir = path.join(path.resolve(options.outputDir), 'model');
   await fs.mkdir(options.outputDir, { recursive: true });
 
-  const model = await plugin.build(hp, { tf, labels, input, seed });
+  const model = await plugin.build(hp, { tf, labels, input, seed, ...(signal && { signal }) });
   let optimizer: TfNode.Optimizer | undefined;
   let classWeights: TfNode.Tensor | undefined;
   try {
@@ -161,12 +164,13 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
     const batchesPerEpoch = Math.ceil(train.size / train.batchSize);
 
     for (let epoch = initialEpoch; epoch < epochs && !signal?.aborted; epoch++) {
-      if (plugin.onEpochStart?.(model, epoch, hp)) {
+      if (await plugin.onEpochStart?.(model, epoch, hp, { signal: signal ?? NEVER_ABORTED })) {
         // Trainability changed (fine-tuning): fresh optimizer state for the new variable set.
         optimizer.dispose();
         optimizer = createOptimizer(tf, optimizerName, lr);
         step = fastTrainStep(tf, model, optimizer);
       }
+      if (signal?.aborted) break;
       const started = performance.now();
       const dropoutRng = createRng(seed).fork(`dropout/${epoch}`);
       let lossSum = 0;

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,37 +212,41 @@ describe.skipIf(!CHROMIUM)(
       return { page, errors };
     }
 
-    // First, on the seeded data set alone: with this seed val_loss improves for dozens of
-    // epochs with early stopping off, so the run is still going when it is cancelled.
+    // tiny-mlp-held trains `hold_from` epochs, then waits for the cancel: the run cannot end
+    // before the cancel lands, on any machine.
     it('launches training from the Train page, follows it live and cancels it', async () => {
       const { page, errors } = await openPage('#/train');
-      await page.locator('select[name=plugin]').selectOption('tiny-mlp');
+      await page.locator('select[name=plugin]').selectOption('tiny-mlp-held');
       await page.locator('input[name=experiment]').fill('from-the-dashboard');
       await page.locator('input[name=runName]').fill('live-run');
       await page.getByLabel('Epochs').fill('1000');
-      // No early stopping and one image a step: the run must still be going when it is
-      // cancelled (the tiny model trains 1,000 epochs of 32-image batches in seconds).
-      await page.getByLabel('Batch size').fill('1');
+      await page.getByLabel('pause_at').fill('2');
+      await page.getByLabel('hold_from').fill('4');
       await page.getByLabel('Early-stopping patience').fill('0');
       await page.getByLabel('learning_rate').fill('0.001');
       await page.getByLabel('Seed').fill('7');
+      const resumeFile = path.join(os.tmpdir(), `menagerie-resume-${process.pid}`);
+      fs.rmSync(resumeFile, { force: true });
+      process.env.HELD_MODEL_RESUME_FILE = resumeFile; // the job inherits it
       await page.getByRole('button', { name: 'Start training' }).click();
 
       const progress = page.getByRole('region', { name: 'Progress' });
       const epochOf = async () =>
         Number(/epoch (\d+) of 1000/.exec((await progress.textContent()) ?? '')?.[1] ?? 0);
-      await expect.poll(epochOf, { timeout: 90_000 }).toBeGreaterThanOrEqual(2);
+      // Paused before its third epoch: two epochs are drawn.
+      await expect.poll(epochOf, { timeout: 90_000 }).toBe(2);
       const canvas = progress.locator('canvas');
       await expect.poll(() => colouredPixels(canvas)).toBeGreaterThan(50);
       const drawing = () =>
         canvas.evaluate((element) => (element as unknown as { toDataURL(): string }).toDataURL());
-      const before = { epoch: await epochOf(), drawing: await drawing() };
-      // Epochs keep arriving over the subscription; tiny epochs are fast, so cancel as soon
-      // as one more has come and check the curve grew (the drawing, not a pixel count,
-      // which a flat curve gaining points can leave equal) afterwards.
-      await expect.poll(epochOf, { timeout: 60_000 }).toBeGreaterThan(before.epoch);
+      const before = await drawing();
+      // Resumed, it trains to its hold; the epochs arrive over the subscription and the
+      // curve grows (the drawing, not a pixel count, which a flat curve can leave equal).
+      fs.writeFileSync(resumeFile, '');
+      await expect.poll(epochOf, { timeout: 60_000 }).toBe(4);
+      await expect.poll(drawing).not.toBe(before);
+      fs.rmSync(resumeFile, { force: true });
       await page.getByRole('button', { name: 'Cancel run' }).click();
-      await expect.poll(drawing).not.toBe(before.drawing);
       await expect.poll(() => progress.textContent(), { timeout: 60_000 }).toMatch(/killed/i);
       expect(await page.getByRole('button', { name: 'Cancel run' }).isDisabled()).toBe(true);
       await page.screenshot({ path: path.join(SCREENSHOTS, 'train-live.png'), fullPage: true });

@@ -114,7 +114,7 @@ describe('tracked training and tuning', () => {
       FIXTURE_CONFIG,
       'train',
       '--plugin',
-      'tiny-mlp',
+      'tiny-mlp-held', // holds before its third epoch: it cannot end before the kill
       '--epochs',
       '200',
       '--batch-size',

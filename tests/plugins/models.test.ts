@@ -356,7 +356,9 @@ describe('menagerie:mobilenet-transfer', () => {
     expect(same('conv_pw_2')).toBe(false);
     expect(same('conv_dw_2')).toBe(false);
     expect(same('conv_pw_1')).toBe(true);
-    const unfrozen = plugin.onEpochStart!(saved, 1, new HyperParameters(hp));
+    const unfrozen = await plugin.onEpochStart!(saved, 1, new HyperParameters(hp), {
+      signal: new AbortController().signal,
+    });
     expect(unfrozen).toBe(false); // the saved config already has them trainable
     saved.dispose();
     original.dispose();

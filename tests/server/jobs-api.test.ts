@@ -158,7 +158,8 @@ describe('training and tuning jobs over GraphQL', () => {
   }, 120_000);
 
   it('refuses a second job past the limit; cancelRun ends the running one KILLED', async () => {
-    const started = await startTraining({ plugin: 'tiny-mlp', epochs: 5000, experiment: 'api' });
+    // Held after epoch 2 until cancelled: it cannot finish before the cancel lands.
+    const started = await startTraining({ plugin: 'tiny-mlp-held', epochs: 50, experiment: 'api' });
     expect(started.errors).toBeUndefined();
     const runId = started.data!.startTraining.id;
     const progress = follow(runId);
@@ -215,7 +216,7 @@ describe('training and tuning jobs over GraphQL', () => {
   }, 60_000);
 
   it('closing the server stops its jobs; their runs end KILLED', async () => {
-    const started = await startTraining({ plugin: 'tiny-mlp', epochs: 5000, experiment: 'api' });
+    const started = await startTraining({ plugin: 'tiny-mlp-held', epochs: 50, experiment: 'api' });
     const runId = started.data!.startTraining.id;
     await waitFor(async () => (await ws.tracking.getMetricHistory(runId, 'loss')).length > 0);
     await client.dispose();
