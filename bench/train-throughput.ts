@@ -3,7 +3,8 @@
 // against Keras 3 `model.fit` on TensorFlow 2.21 in the same run. Ours, each with the fast
 // kernels and fused Adam: a loop of `fastTrainStep` (native forward and backward passes,
 // tf/fast-train-step.ts; the ratio printed last), a loop of `optimizer.minimize` over
-// `model.apply` (tfjs's gradient tape, as training/trainer.ts runs today) and `model.fit`.
+// `model.apply` (tfjs's gradient tape: the trainer's fallback for models the native step
+// does not cover) and `model.fit`.
 // Epochs alternate, one of Keras then one of each of ours, all processes alive, so load
 // from other processes hits all alike; each figure is the median of its timed epochs,
 // warm-up epochs excluded, with the load average printed per round. `--stock` also times

@@ -67,7 +67,8 @@ export function createServedModel(
     model.dispose();
     throw new MenagerieError(
       'MODEL_ARTIFACT_INVALID',
-      `${options.ref.name} version ${options.ref.version} has no layer '${options.embeddingLayer}' to embed with`,
+      `${options.ref.name} version ${options.ref.version}: no layer '${options.embeddingLayer}' ` +
+        `in the model (layers: ${model.layers.map((l) => l.name).join(', ')}) to embed with`,
     );
   }
   const embedding = layer.output as TfNode.SymbolicTensor;

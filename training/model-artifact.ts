@@ -153,29 +153,6 @@ export async function loadModelArtifact(
   return { model, manifest };
 }
 
-/**
- * A model from `model`'s input to `layerName`'s output, for similarity search. It shares
- * `model`'s weights: dispose `model`, never the embedding model.
- *
- * ```ts
- * const embed = await embeddingModel(model, manifest.embeddingLayer);
- * const vectors = embed.predict(xs); // [n, 128] for the default cnn
- * ```
- */
-export async function embeddingModel(
-  model: TfNode.LayersModel,
-  layerName: string,
-): Promise<TfNode.LayersModel> {
-  const tf = await loadTensorflow();
-  const layer = model.layers.find((l) => l.name === layerName);
-  if (!layer) {
-    throw invalid(
-      `no layer '${layerName}' in the model (layers: ${model.layers.map((l) => l.name).join(', ')})`,
-    );
-  }
-  return tf.model({ inputs: model.inputs, outputs: layer.output as TfNode.SymbolicTensor });
-}
-
 const DTYPE_BYTES: Record<string, number> = {
   float32: 4,
   int32: 4,

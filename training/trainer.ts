@@ -80,7 +80,8 @@ const BATCH_REPORT_MS = 250;
 /**
  * Trains a model plugin on `train`, validating on `val` after each epoch, saving the best
  * weights (by `monitor`) as a model artifact with its manifest, evaluation and confusion
- * matrix. A custom loop over `train.batches(epoch)`: one `optimizer.minimize` per batch, so
+ * matrix. A custom loop over `train.batches(epoch)`: one training step per batch (native for
+ * Sequential CNNs, `optimizer.minimize` otherwise; see tf/fast-train-step.ts), so
  * an abort lands between batches and no tensor outlives its batch.
  *
  * ```ts

@@ -6,11 +6,11 @@ import { loadTensorflow } from '../../tf/tensorflow.js';
 import { cnnModel } from '../../plugins/models/cnn.js';
 import { HyperParameters } from '../../plugin-api/hyperparameters.js';
 import {
-  embeddingModel,
   loadModelArtifact,
   saveModelArtifact,
   type ManifestInput,
 } from '../../training/model-artifact.js';
+import { createServedModel } from '../../serving/served-model.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const tf = await loadTensorflow();
@@ -64,12 +64,19 @@ describe('model artifact', () => {
     const xs = tf.randomUniform([4, 64, 64, 3], 0, 1, 'float32', 1);
     const [a, b] = [model, loaded.model].map((m) => m.predict(xs) as TfNode.Tensor);
     expect(Array.from(await b!.data())).toEqual(Array.from(await a!.data()));
-    const embed = await embeddingModel(loaded.model, loaded.manifest.embeddingLayer);
-    const vectors = embed.predict(xs) as TfNode.Tensor;
-    expect(vectors.shape).toEqual([4, 64]);
-    tf.dispose([xs, a!, b!, vectors]);
+    // Served as it would be: one forward pass gives probabilities and the embedding.
+    const served = createServedModel(tf, loaded.model, {
+      ref: { name: 'm', version: 1 },
+      labels: loaded.manifest.labels,
+      inputSpec: loaded.manifest.inputSpec,
+      embeddingLayer: loaded.manifest.embeddingLayer,
+    });
+    const pixels = Array.from({ length: 4 }, (_, i) => new Uint8Array(64 * 64 * 3).fill(i * 60));
+    const { embeddings } = served.forward(pixels);
+    expect(embeddings.map((e) => e.length)).toEqual([64, 64, 64, 64]);
+    tf.dispose([xs, a!, b!]);
     model.dispose();
-    loaded.model.dispose();
+    served.dispose();
   });
 
   it('replaces an existing artifact whole', async () => {
@@ -139,9 +146,13 @@ describe('model artifact', () => {
     const model = tf.sequential({
       layers: [tf.layers.dense({ inputShape: [2], units: 2, name: 'only' })],
     });
-    await expect(embeddingModel(model, 'nope')).rejects.toThrow(
-      /no layer 'nope' in the model \(layers: only\)/,
-    );
-    model.dispose();
+    const serve = () =>
+      createServedModel(tf, model, {
+        ref: { name: 'm', version: 1 },
+        labels: ['a', 'b'],
+        inputSpec: { size: 1, channels: 3, fit: 'fill', scale: 1, offset: 0 },
+        embeddingLayer: 'nope',
+      });
+    expect(serve).toThrow(/no layer 'nope' in the model \(layers: only\)/); // and frees it
   });
 });
