@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ERROR_CODES, MenagerieError, type ErrorCode } from '../core/errors.js';
+import { isErrorCode, MenagerieError, type ErrorCode } from '../core/errors.js';
 import {
   parseJobEvent,
   toProgressUpdate,
@@ -317,9 +317,7 @@ export function createJobRunner(options: {
 }
 
 function codeOf(code: string | undefined): ErrorCode {
-  return (ERROR_CODES as readonly string[]).includes(code ?? '')
-    ? (code as ErrorCode)
-    : 'JOB_START_FAILED';
+  return code !== undefined && isErrorCode(code) ? code : 'JOB_START_FAILED';
 }
 
 function tail(job: Job): string {

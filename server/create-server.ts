@@ -1,19 +1,17 @@
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { GraphQLError, parse, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
-import { useServer } from 'graphql-ws/use/ws';
 import type { ClassType, NonEmptyArray } from 'type-graphql';
-import { WebSocketServer } from 'ws';
 import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
-import { isMenagerieError, MenagerieError } from '../core/errors.js';
+import { isMenagerieError } from '../core/errors.js';
 import { createImageService } from '../data/image-service.js';
 import { createThumbnailCache } from '../data/thumbnail-cache.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
@@ -30,17 +28,21 @@ import {
   type Role,
 } from '../schema/context.js';
 import { createEventHub } from '../core/event-hub.js';
-import { uploadError } from '../schema/upload.js';
 import { createAuthenticator, parseTokens, type ApiToken } from './auth.js';
-import { formatError, HTTP_STATUS, toGraphQLError } from './error-format.js';
+import { requirePreflight } from './csrf.js';
+import { formatError, toGraphQLError } from './error-format.js';
+import { graphqlErrorHandler } from './graphql-error-handler.js';
 import { databaseReadiness, healthRoutes, type ReadinessCheck } from './health.js';
 import { imageRoutes } from './image-routes.js';
 import { createIngestService, parseIngestRoots } from '../jobs/ingest-service.js';
 import { createJobRunner, type JobConfig } from '../jobs/job-runner.js';
 import { runArtifactRoutes } from './run-artifact-routes.js';
 import { playgroundRoutes, type PlaygroundOptions } from './playground.js';
-import { checkQueryLimits, DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-limits.js';
+import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-limits.js';
+import { queryLimitsPlugin } from './query-limits-plugin.js';
 import { jsonLogger, requestLogging, requestStore, type Logger } from './request-log.js';
+import { requestLogPlugin } from './request-log-plugin.js';
+import { createSubscriptionServer } from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024;
@@ -218,60 +220,14 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   app.set('trust proxy', false);
   const httpServer = http.createServer(app);
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
-  const wsCleanup = useServer(
-    {
-      schema,
-      onConnect: (ctx) => {
-        try {
-          authenticate(connectionAuthorization(ctx.connectionParams));
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      onSubscribe: (ctx, _id, payload): ExecutionArgs | readonly GraphQLError[] => {
-        let document;
-        try {
-          document = parse(payload.query);
-        } catch (error) {
-          return [error as GraphQLError];
-        }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
-        const variables = payload.variables ?? {};
-        const tooBig = checkQueryLimits(schema, document, payload.operationName, variables, limits);
-        if (tooBig) return [tooBig];
-        return {
-          schema,
-          document,
-          operationName: payload.operationName,
-          variableValues: variables,
-          contextValue: contextFor(authenticate(connectionAuthorization(ctx.connectionParams))),
-        };
-      },
-    },
-    wsServer,
-  );
-
-  const queryLimitsPlugin: ApolloServerPlugin<GraphQLContext> = {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ request, document, operationName }) {
-          const state = requestStore.getStore();
-          if (state && operationName) state.operation = operationName;
-          const error = checkQueryLimits(
-            schema,
-            document,
-            request.operationName,
-            request.variables,
-            limits,
-          );
-          if (error) throw error;
-        },
-      };
-    },
-  };
+  const subscriptions = createSubscriptionServer({
+    httpServer,
+    path: GRAPHQL_PATH,
+    schema,
+    limits,
+    authenticate,
+    contextFor,
+  });
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
@@ -288,13 +244,14 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
         async serverWillStart() {
           return {
             async drainServer() {
-              await wsCleanup.dispose();
+              await subscriptions.dispose();
             },
           };
         },
       },
       ApolloServerPluginLandingPageDisabled(),
-      queryLimitsPlugin,
+      requestLogPlugin(),
+      queryLimitsPlugin(schema, limits),
     ],
   });
   await apollo.start();
@@ -357,94 +314,4 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
         .then(() => {})
         .finally(() => services.serving.close())),
   };
-}
-
-function connectionAuthorization(params: Readonly<Record<string, unknown>> | undefined) {
-  const value = params?.['authorization'] ?? params?.['Authorization'];
-  return typeof value === 'string' ? value : undefined;
-}
-
-const SIMPLE_CONTENT_TYPES = [
-  'application/x-www-form-urlencoded',
-  'multipart/form-data',
-  'text/plain',
-];
-
-/**
- * Apollo's CSRF rule, applied before the multipart parser so a forged upload is refused
- * before any of its bytes are buffered: a request a browser sends without a preflight
- * (a simple content type, or none) must carry `apollo-require-preflight` or
- * `x-apollo-operation-name`.
- */
-function requirePreflight(req: Request, res: Response, next: NextFunction): void {
-  const header = (name: string) => {
-    const value = req.headers[name];
-    return typeof value === 'string' && value.length > 0;
-  };
-  const type = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-  const preflighted =
-    header('apollo-require-preflight') ||
-    header('x-apollo-operation-name') ||
-    (type !== undefined && !SIMPLE_CONTENT_TYPES.includes(type));
-  if (preflighted) {
-    next();
-    return;
-  }
-  sendGraphQLError(
-    res,
-    400,
-    new MenagerieError(
-      'CSRF_PREFLIGHT_REQUIRED',
-      'this request could be a cross-site request forgery: send the header ' +
-        "'apollo-require-preflight: true' (uploads, GET queries) or a JSON content type",
-    ),
-  );
-}
-
-/** Errors raised before Apollo runs: the JSON parser's and the multipart parser's. */
-function graphqlErrorHandler(error: unknown, _req: Request, res: Response, next: NextFunction) {
-  if (res.headersSent) {
-    next(error);
-    return;
-  }
-  const parserType = (error as { type?: unknown } | null)?.type;
-  const status = (error as { status?: unknown } | null)?.status;
-  if (parserType === 'entity.parse.failed') {
-    sendGraphQLError(
-      res,
-      400,
-      new MenagerieError('BAD_REQUEST', 'the request body is not valid JSON'),
-    );
-  } else if (parserType === 'entity.too.large') {
-    sendGraphQLError(res, 413, new MenagerieError('BAD_REQUEST', 'the request body is over 1 MB'));
-  } else if (typeof status === 'number' && status >= 400 && status < 500) {
-    const coded = uploadError(error);
-    sendGraphQLError(res, HTTP_STATUS[coded.code] ?? 400, coded);
-  } else {
-    const state = requestStore.getStore();
-    const cause = error instanceof Error ? error : new Error(String(error));
-    if (state)
-      state.failure = { message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
-    sendGraphQLError(
-      res,
-      500,
-      new MenagerieError(
-        'INTERNAL_SERVER_ERROR',
-        `internal server error (request ${state?.id ?? 'unknown'})`,
-      ),
-    );
-  }
-}
-
-function sendGraphQLError(res: Response, status: number, error: MenagerieError): void {
-  const state = requestStore.getStore();
-  state?.errorCodes.push(error.code);
-  res.status(status).json({
-    errors: [
-      {
-        message: error.message,
-        extensions: { code: error.code, ...(state ? { requestId: state.id } : {}) },
-      },
-    ],
-  });
 }

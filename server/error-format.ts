@@ -1,9 +1,9 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
-import { ERROR_CODES, MenagerieError, type ErrorCode } from '../core/errors.js';
+import { ERRORS, isErrorCode, MenagerieError, type ErrorCode } from '../core/errors.js';
 import { uploadError } from '../schema/upload.js';
-import { requestStore } from './request-log.js';
+import { recordFailure, requestStore } from './request-log.js';
 
 /** Apollo's and type-graphql's own codes, renamed into our catalogue. */
 const RENAMED: Readonly<Record<string, ErrorCode>> = {
@@ -14,17 +14,6 @@ const RENAMED: Readonly<Record<string, ErrorCode>> = {
   PERSISTED_QUERY_NOT_FOUND: 'BAD_REQUEST',
   PERSISTED_QUERY_NOT_SUPPORTED: 'BAD_REQUEST',
 };
-
-/** HTTP status for request-level failures (resolver errors stay 200, per GraphQL over HTTP). */
-export const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  UPLOAD_TOO_LARGE: 413,
-  UPLOAD_TOO_MANY_FILES: 413,
-};
-
-const isCatalogued = (code: unknown): code is ErrorCode =>
-  typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
 
 /**
  * Apollo's `formatError`: every error leaves with a catalogued `extensions.code` and the
@@ -40,10 +29,7 @@ export function formatError(
   const dev = process.env.NODE_ENV === 'development';
   const known = classify(formatted, original);
   const code = known?.code ?? 'INTERNAL_SERVER_ERROR';
-  if (!known && state) {
-    const cause = original instanceof Error ? original : new Error(String(original));
-    state.failure = { message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
-  }
+  if (!known) recordFailure(state, original);
   state?.errorCodes.push(code);
   const extensions: Record<string, unknown> = { code };
   if (state) extensions['requestId'] = state.id;
@@ -70,16 +56,19 @@ function classify(
   const given = formatted.extensions?.['code'];
   const code = typeof given === 'string' ? (RENAMED[given] ?? given) : undefined;
   // Apollo labels every uncoded error INTERNAL_SERVER_ERROR: those are the ones we mask.
-  if (isCatalogued(code) && code !== 'INTERNAL_SERVER_ERROR')
+  if (isErrorCode(code) && code !== 'INTERNAL_SERVER_ERROR')
     return { code, message: formatted.message };
   return null;
 }
 
-/** A MenagerieError as a GraphQLError, for code paths outside resolvers (context, HTTP). */
+/**
+ * A MenagerieError as a GraphQLError carrying its code's status from the catalogue, for a
+ * failure of the whole request (context, query limits). Not for resolvers: Apollo would
+ * answer with that status too, and their errors keep GraphQL over HTTP's 200.
+ */
 export function toGraphQLError(error: MenagerieError): GraphQLError {
-  const status = HTTP_STATUS[error.code];
   return new GraphQLError(error.message, {
     originalError: error,
-    extensions: { code: error.code, ...(status ? { http: { status } } : {}) },
+    extensions: { code: error.code, http: { status: ERRORS[error.code].status } },
   });
 }

@@ -1,25 +1,17 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import { isMenagerieError, MenagerieError, type ErrorCode } from '../core/errors.js';
+import { MenagerieError } from '../core/errors.js';
 import type { CatalogImage } from '../data/image-catalog.js';
 import type { ImageService } from '../data/image-service.js';
 import type { ThumbnailCache } from '../data/thumbnail-cache.js';
 import { clampThumbnailSize, DEFAULT_THUMBNAIL_SIZE } from '../data/thumbnail-cache.js';
 import { parseId } from '../schema/ids.js';
-import { requestStore } from './request-log.js';
+import { sendRouteError } from './route-error.js';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   jpeg: 'image/jpeg',
   png: 'image/png',
   webp: 'image/webp',
-};
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  BAD_USER_INPUT: 400,
-  IMAGE_NOT_FOUND: 404,
-  BLOB_NOT_FOUND: 404,
-  RUN_NOT_FOUND: 404,
-  RUN_ARTIFACT_NOT_FOUND: 404,
 };
 
 /**
@@ -74,7 +66,7 @@ export function imageRoutes(deps: { images: ImageService; thumbnails: ThumbnailC
       );
       if (read) res.send(await read());
     } catch (error) {
-      sendError(res, error);
+      sendRouteError(res, error);
     }
   });
 
@@ -88,31 +80,9 @@ export function imageRoutes(deps: { images: ImageService; thumbnails: ThumbnailC
       );
       if (read) res.send(await read());
     } catch (error) {
-      sendError(res, error);
+      sendRouteError(res, error);
     }
   });
 
   return router;
-}
-
-/** Answers a non-GraphQL route's error as `{ error: { code, message } }`. */
-export function sendError(res: Response, error: unknown): void {
-  const state = requestStore.getStore();
-  const coded = isMenagerieError(error) && error.code !== 'INTERNAL_SERVER_ERROR';
-  const code: ErrorCode = coded ? error.code : 'INTERNAL_SERVER_ERROR';
-  if (!coded && state) {
-    const cause = error instanceof Error ? error : new Error(String(error));
-    state.failure = { message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
-  }
-  state?.errorCodes.push(code);
-  const status = code === 'BAD_REQUEST' ? 400 : (STATUS[code] ?? (coded ? 400 : 500));
-  res.removeHeader('etag');
-  res.removeHeader('cache-control');
-  res.status(status).json({
-    error: {
-      code,
-      message: coded ? error.message : `internal server error (request ${state?.id ?? 'unknown'})`,
-      ...(state ? { requestId: state.id } : {}),
-    },
-  });
 }

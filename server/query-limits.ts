@@ -1,7 +1,7 @@
 import {
   getNamedType,
   getOperationAST,
-  GraphQLError,
+  type GraphQLError,
   isInterfaceType,
   isObjectType,
   Kind,
@@ -13,6 +13,8 @@ import {
   type FieldNode,
   type SelectionSetNode,
 } from 'graphql';
+import { MenagerieError } from '../core/errors.js';
+import { toGraphQLError } from './error-format.js';
 
 export interface QueryLimits {
   /** Deepest nesting of fields allowed (introspection fields not counted). Default 12. */
@@ -132,15 +134,19 @@ export function checkQueryLimits(
 ): GraphQLError | null {
   const { depth, cost } = measureOperation(schema, document, operationName, variables);
   if (depth > limits.maxDepth) {
-    return new GraphQLError(
-      `the query nests ${depth} levels deep; the limit is ${limits.maxDepth}`,
-      { extensions: { code: 'QUERY_TOO_DEEP', http: { status: 400 } } },
+    return toGraphQLError(
+      new MenagerieError(
+        'QUERY_TOO_DEEP',
+        `the query nests ${depth} levels deep; the limit is ${limits.maxDepth}`,
+      ),
     );
   }
   if (cost > limits.maxCost) {
-    return new GraphQLError(
-      `the query's estimated cost is ${cost}; the limit is ${limits.maxCost} (ask for smaller pages)`,
-      { extensions: { code: 'QUERY_TOO_COMPLEX', http: { status: 400 } } },
+    return toGraphQLError(
+      new MenagerieError(
+        'QUERY_TOO_COMPLEX',
+        `the query's estimated cost is ${cost}; the limit is ${limits.maxCost} (ask for smaller pages)`,
+      ),
     );
   }
   return null;

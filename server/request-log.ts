@@ -13,6 +13,16 @@ export interface RequestState {
 
 export const requestStore = new AsyncLocalStorage<RequestState>();
 
+/**
+ * Keeps an unexpected error's message and stack for the request's log line: the client
+ * gets only INTERNAL_SERVER_ERROR and the request id.
+ */
+export function recordFailure(state: RequestState | undefined, error: unknown): void {
+  if (!state) return;
+  const cause = error instanceof Error ? error : new Error(String(error));
+  state.failure = { message: cause.message, ...(cause.stack ? { stack: cause.stack } : {}) };
+}
+
 export type LogEntry = Record<string, unknown> & { level: 'info' | 'warn' | 'error'; msg: string };
 export type Logger = (entry: LogEntry) => void;
 

@@ -3,7 +3,7 @@ import express, { type Router } from 'express';
 import { MenagerieError } from '../core/errors.js';
 import { CONFUSION_MATRIX_PNG, modelArtifactFile } from '../tracking/run-evaluation.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
-import { sendError } from './image-routes.js';
+import { sendRouteError } from './route-error.js';
 
 const RUN_ID = /^[0-9a-f]{32}$/;
 
@@ -36,7 +36,7 @@ export function runArtifactRoutes(deps: { tracking: TrackingStore }): Router {
       res.setHeader('x-content-type-options', 'nosniff');
       res.type('image/png').send(bytes);
     } catch (error) {
-      sendError(res, error);
+      sendRouteError(res, error);
     }
   });
   return router;
