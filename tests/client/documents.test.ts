@@ -17,7 +17,8 @@ const isDocument = (value: unknown): value is DocumentNode =>
 const documents: [string, DocumentNode][] = [];
 for (const file of fs
   .readdirSync(GRAPHQL_DIR)
-  .filter((f) => f.endsWith('.ts'))
+  // graphql-env.d.ts is the schema's types for gql.tada, not a module with documents.
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
   .sort()) {
   const module = (await import(path.join(GRAPHQL_DIR, file))) as Record<string, unknown>;
   for (const [name, value] of Object.entries(module))

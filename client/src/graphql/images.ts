@@ -1,46 +1,12 @@
-import { gql } from '@urql/core';
+import { graphql, type EnumOf, type ResultOf } from './graphql.js';
 
 /** The data set: images, labels and their counts. */
 
-export type Split = 'TRAIN' | 'VAL' | 'TEST';
+export type Split = EnumOf<'Split'>;
+/** In the order the dashboard lists them. */
 export const SPLITS: readonly Split[] = ['TRAIN', 'VAL', 'TEST'];
 
-export interface SplitCounts {
-  train: number;
-  val: number;
-  test: number;
-  total: number;
-}
-
-export interface ImageSummary {
-  id: string;
-  thumbnailUrl: string;
-  split: Split;
-  label: { name: string };
-}
-
-export interface ImageDetail extends ImageSummary {
-  url: string;
-  width: number;
-  height: number;
-  format: string;
-  bytes: number;
-  sha256: string;
-  addedAt: string;
-}
-
-export interface PageInfo {
-  endCursor: string | null;
-  hasNextPage: boolean;
-}
-
-export interface LabelCounts {
-  id: string;
-  name: string;
-  counts: SplitCounts;
-}
-
-const IMAGE_SUMMARY = gql`
+const IMAGE_SUMMARY = graphql(`
   fragment ImageSummary on Image {
     id
     thumbnailUrl(size: 256)
@@ -50,37 +16,31 @@ const IMAGE_SUMMARY = gql`
       name
     }
   }
-`;
+`);
+export type ImageSummary = ResultOf<typeof IMAGE_SUMMARY>;
 
-export const IMAGES_QUERY = gql<
-  {
-    images: {
-      totalCount: number;
-      pageInfo: PageInfo;
-      edges: { cursor: string; node: ImageSummary }[];
-    };
-  },
-  { first: number; after?: string | null; filter?: { label?: string; split?: Split } }
->`
-  query DatasetImages($first: Int!, $after: String, $filter: ImageFilter) {
-    images(first: $first, after: $after, filter: $filter) {
-      totalCount
-      pageInfo {
-        endCursor
-        hasNextPage
-      }
-      edges {
-        cursor
-        node {
-          ...ImageSummary
+export const IMAGES_QUERY = graphql(
+  `
+    query DatasetImages($first: Int!, $after: String, $filter: ImageFilter) {
+      images(first: $first, after: $after, filter: $filter) {
+        totalCount
+        pageInfo {
+          endCursor
+          hasNextPage
+        }
+        edges {
+          cursor
+          node {
+            ...ImageSummary
+          }
         }
       }
     }
-  }
-  ${IMAGE_SUMMARY}
-`;
+  `,
+  [IMAGE_SUMMARY],
+);
 
-export const LABELS_QUERY = gql<{ labels: LabelCounts[] }, Record<string, never>>`
+export const LABELS_QUERY = graphql(`
   query Labels {
     labels {
       id
@@ -93,76 +53,71 @@ export const LABELS_QUERY = gql<{ labels: LabelCounts[] }, Record<string, never>
       }
     }
   }
-`;
+`);
+export type LabelCounts = ResultOf<typeof LABELS_QUERY>['labels'][number];
 
-export const IMAGE_QUERY = gql<{ image: ImageDetail | null }, { id: string }>`
-  query ImageDetail($id: ID!) {
-    image(id: $id) {
-      ...ImageSummary
-      url
-      width
-      height
-      format
-      bytes
-      sha256
-      addedAt
+export const IMAGE_QUERY = graphql(
+  `
+    query ImageDetail($id: ID!) {
+      image(id: $id) {
+        ...ImageSummary
+        url
+        width
+        height
+        format
+        bytes
+        sha256
+        addedAt
+      }
     }
-  }
-  ${IMAGE_SUMMARY}
-`;
-
-export type SimilarMethod = 'EMBEDDING' | 'RANDOM';
-
-export interface SimilarImages {
-  method: SimilarMethod;
-  /** Why RANDOM was used (embeddings still computing, failed, no model…). */
-  reason: string | null;
-  images: { distance: number | null; image: ImageSummary }[];
-}
+  `,
+  [IMAGE_SUMMARY],
+);
 
 /** Nearest neighbours in the serving model's embedding space (random while it has none). */
-export const IMAGE_SIMILAR_QUERY = gql<
-  { image: { id: string; similar: SimilarImages } | null },
-  { id: string; k: number }
->`
-  query ImageSimilar($id: ID!, $k: Int!) {
-    image(id: $id) {
-      id
-      similar(k: $k, sameLabel: false) {
-        method
-        reason
-        images {
-          distance
-          image {
-            ...ImageSummary
+export const IMAGE_SIMILAR_QUERY = graphql(
+  `
+    query ImageSimilar($id: ID!, $k: Int!) {
+      image(id: $id) {
+        id
+        similar(k: $k, sameLabel: false) {
+          method
+          reason
+          images {
+            distance
+            image {
+              ...ImageSummary
+            }
           }
         }
       }
     }
-  }
-  ${IMAGE_SUMMARY}
-`;
+  `,
+  [IMAGE_SUMMARY],
+);
 
-export const ADD_IMAGE_MUTATION = gql<
-  { addImage: { duplicate: boolean; image: ImageSummary } },
-  { file: File; label: string; split?: Split | null }
->`
-  mutation AddImage($file: Upload!, $label: String!, $split: Split) {
-    addImage(file: $file, label: $label, split: $split) {
-      duplicate
-      image {
+export const ADD_IMAGE_MUTATION = graphql(
+  `
+    mutation AddImage($file: Upload!, $label: String!, $split: Split) {
+      addImage(file: $file, label: $label, split: $split) {
+        duplicate
+        image {
+          ...ImageSummary
+        }
+      }
+    }
+  `,
+  [IMAGE_SUMMARY],
+);
+export type AddedImage = ResultOf<typeof ADD_IMAGE_MUTATION>['addImage'];
+
+export const RELABEL_MUTATION = graphql(
+  `
+    mutation Relabel($id: ID!, $label: String!) {
+      relabel(id: $id, label: $label) {
         ...ImageSummary
       }
     }
-  }
-  ${IMAGE_SUMMARY}
-`;
-
-export const RELABEL_MUTATION = gql<{ relabel: ImageSummary }, { id: string; label: string }>`
-  mutation Relabel($id: ID!, $label: String!) {
-    relabel(id: $id, label: $label) {
-      ...ImageSummary
-    }
-  }
-  ${IMAGE_SUMMARY}
-`;
+  `,
+  [IMAGE_SUMMARY],
+);

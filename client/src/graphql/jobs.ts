@@ -1,36 +1,8 @@
-import { gql } from '@urql/core';
-import type { Metric, RunStatus } from './tracking.js';
+import { graphql, type ResultOf } from './graphql.js';
 
 /** Model plugins, tuners, and training/tuning jobs. */
 
-/** One hyperparameter; `type` is int, float, choice, boolean or fixed (plugin-api/hyperparameters.ts). */
-export interface HpSpec {
-  name: string;
-  type: string;
-  min: number | null;
-  max: number | null;
-  step: number | null;
-  sampling: string | null;
-  values: string[] | null;
-  default: string;
-}
-
-export interface ModelPluginInfo {
-  name: string;
-  version: string | null;
-  description: string | null;
-  space: HpSpec[];
-}
-
-export interface TunerInfo {
-  name: string;
-  description: string | null;
-}
-
-export const TRAINING_OPTIONS_QUERY = gql<
-  { modelPlugins: ModelPluginInfo[]; tuners: TunerInfo[] },
-  Record<string, never>
->`
+export const TRAINING_OPTIONS_QUERY = graphql(`
   query TrainingOptions {
     modelPlugins {
       name
@@ -52,39 +24,13 @@ export const TRAINING_OPTIONS_QUERY = gql<
       description
     }
   }
-`;
+`);
+/** One hyperparameter; `type` is int, float, choice, boolean or fixed (plugin-api/hyperparameters.ts). */
+export type HpSpec = ResultOf<
+  typeof TRAINING_OPTIONS_QUERY
+>['modelPlugins'][number]['space'][number];
 
-export interface TrainingInput {
-  plugin: string;
-  experiment?: string;
-  runName?: string | null;
-  epochs?: number;
-  hyperparameters?: string;
-  seed?: number | null;
-  batchSize?: number | null;
-  /** Early-stopping patience; 0 trains every epoch asked for. */
-  patience?: number | null;
-}
-
-export interface TuningInput {
-  plugin: string;
-  tuner: string;
-  experiment?: string;
-  runName?: string | null;
-  maxTrials?: number;
-  epochs?: number;
-  objective?: string;
-  direction?: string;
-  seed?: number | null;
-}
-
-interface StartedRun {
-  id: string;
-  name: string | null;
-  status: RunStatus;
-}
-
-export const START_TRAINING_MUTATION = gql<{ startTraining: StartedRun }, { input: TrainingInput }>`
+export const START_TRAINING_MUTATION = graphql(`
   mutation StartTraining($input: TrainingInput!) {
     startTraining(input: $input) {
       id
@@ -92,9 +38,12 @@ export const START_TRAINING_MUTATION = gql<{ startTraining: StartedRun }, { inpu
       status
     }
   }
-`;
+`);
 
-export const START_TUNING_MUTATION = gql<{ startTuning: StartedRun }, { input: TuningInput }>`
+/** A run as startTraining, startTuning and cancelRun return it. */
+export type StartedRun = ResultOf<typeof START_TRAINING_MUTATION>['startTraining'];
+
+export const START_TUNING_MUTATION = graphql(`
   mutation StartTuning($input: TuningInput!) {
     startTuning(input: $input) {
       id
@@ -102,9 +51,9 @@ export const START_TUNING_MUTATION = gql<{ startTuning: StartedRun }, { input: T
       status
     }
   }
-`;
+`);
 
-export const CANCEL_RUN_MUTATION = gql<{ cancelRun: StartedRun }, { id: string }>`
+export const CANCEL_RUN_MUTATION = graphql(`
   mutation CancelRun($id: ID!) {
     cancelRun(id: $id) {
       id
@@ -112,23 +61,9 @@ export const CANCEL_RUN_MUTATION = gql<{ cancelRun: StartedRun }, { id: string }
       status
     }
   }
-`;
+`);
 
-export interface RunProgress {
-  /** The run this update is about: a trial's id within a tuning run. */
-  runId: string;
-  /** The tuning run, for a trial's update. */
-  parentRunId: string | null;
-  status: RunStatus;
-  epoch: number | null;
-  epochs: number | null;
-  batch: number | null;
-  batches: number | null;
-  metrics: Metric[];
-  message: string | null;
-}
-
-export const RUN_PROGRESS_SUBSCRIPTION = gql<{ runProgress: RunProgress }, { runId: string }>`
+export const RUN_PROGRESS_SUBSCRIPTION = graphql(`
   subscription RunProgress($runId: ID!) {
     runProgress(runId: $runId) {
       runId
@@ -147,4 +82,5 @@ export const RUN_PROGRESS_SUBSCRIPTION = gql<{ runProgress: RunProgress }, { run
       message
     }
   }
-`;
+`);
+export type RunProgress = ResultOf<typeof RUN_PROGRESS_SUBSCRIPTION>['runProgress'];

@@ -1,31 +1,11 @@
-import { gql } from '@urql/core';
-import type { ImageSummary, SimilarImages } from './images.js';
+import { graphql, type ResultOf } from './graphql.js';
 
 /** Predictions, what serves them, and the feedback that grows the data set. */
-
-export interface ModelVersionRef {
-  name: string;
-  version: number;
-}
-
-export interface Prediction {
-  id: string;
-  label: string;
-  confidence: number;
-  uncertain: boolean;
-  probabilities: { label: string; probability: number }[];
-  modelVersion: ModelVersionRef;
-  latencyMs: number;
-  similar: SimilarImages;
-}
 
 /** How many neighbours one predict fetches; the gallery shows them a row at a time. */
 export const SIMILAR_FETCHED = 24;
 
-export const PREDICT_MUTATION = gql<
-  { predict: Prediction },
-  { file: File; topK: number; k: number }
->`
+export const PREDICT_MUTATION = graphql(`
   mutation Predict($file: Upload!, $topK: Int, $k: Int!) {
     predict(file: $file, topK: $topK) {
       id
@@ -59,12 +39,10 @@ export const PREDICT_MUTATION = gql<
       }
     }
   }
-`;
+`);
+export type Prediction = ResultOf<typeof PREDICT_MUTATION>['predict'];
 
-export const SUBMIT_FEEDBACK_MUTATION = gql<
-  { submitFeedback: ImageSummary },
-  { predictionId: string; correctLabel: string }
->`
+export const SUBMIT_FEEDBACK_MUTATION = graphql(`
   mutation SubmitFeedback($predictionId: ID!, $correctLabel: String!) {
     submitFeedback(predictionId: $predictionId, correctLabel: $correctLabel) {
       id
@@ -76,17 +54,9 @@ export const SUBMIT_FEEDBACK_MUTATION = gql<
       }
     }
   }
-`;
+`);
 
-export interface ServingInfo {
-  /** The registered model whose champion is followed, even while nothing serves. */
-  modelName: string;
-  model: ModelVersionRef | null;
-  labels: string[];
-  loadedAt: string | null;
-}
-
-export const SERVING_QUERY = gql<{ serving: ServingInfo }, Record<string, never>>`
+export const SERVING_QUERY = graphql(`
   query Serving {
     serving {
       modelName
@@ -98,4 +68,5 @@ export const SERVING_QUERY = gql<{ serving: ServingInfo }, Record<string, never>
       loadedAt
     }
   }
-`;
+`);
+export type ServingInfo = ResultOf<typeof SERVING_QUERY>['serving'];

@@ -1,57 +1,10 @@
-import { gql } from '@urql/core';
-import type { ModelVersionRef } from './prediction.js';
+import { graphql, type EnumOf, type ResultOf } from './graphql.js';
 
 /** Experiments, runs, params and metric histories. */
 
-export type RunStatus = 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+export type RunStatus = EnumOf<'RunStatus'>;
 
-export interface KeyValue {
-  key: string;
-  value: string;
-}
-
-export interface Metric {
-  key: string;
-  /** Null when the logged value was NaN or infinite (GraphQL Float cannot carry them). */
-  value: number | null;
-  step: number;
-  timestamp: string;
-}
-
-export interface Experiment {
-  id: string;
-  name: string;
-  runCount: number;
-}
-
-export interface RunRow {
-  id: string;
-  name: string | null;
-  status: RunStatus;
-  startTime: string;
-  endTime: string | null;
-  parentRunId: string | null;
-  params: KeyValue[];
-  latestMetrics: Metric[];
-  children: { id: string }[];
-}
-
-export interface ConfusionMatrix {
-  labels: string[];
-  /** counts[true][predicted] */
-  counts: number[][];
-}
-
-export interface RunDetail extends RunRow {
-  metricKeys: string[];
-  history: Metric[];
-  confusionMatrix: ConfusionMatrix | null;
-  classMetrics: { label: string; precision: number; recall: number; f1: number; support: number }[];
-  registeredVersions: ModelVersionRef[];
-  tags: KeyValue[];
-}
-
-export const EXPERIMENTS_QUERY = gql<{ experiments: Experiment[] }, Record<string, never>>`
+export const EXPERIMENTS_QUERY = graphql(`
   query Experiments {
     experiments {
       id
@@ -59,9 +12,9 @@ export const EXPERIMENTS_QUERY = gql<{ experiments: Experiment[] }, Record<strin
       runCount
     }
   }
-`;
+`);
 
-const RUN_ROW = gql`
+const RUN_ROW = graphql(`
   fragment RunRow on Run {
     id
     name
@@ -83,72 +36,78 @@ const RUN_ROW = gql`
       id
     }
   }
-`;
+`);
+export type RunRow = ResultOf<typeof RUN_ROW>;
+export type Param = RunRow['params'][number];
+export type Metric = RunRow['latestMetrics'][number];
 
-export const RUNS_QUERY = gql<
-  { runs: { totalCount: number; edges: { node: RunRow }[] } },
-  { experiment?: string | null; filter?: string | null; orderBy?: string[]; first: number }
->`
-  query Runs($experiment: String, $filter: String, $orderBy: [String!], $first: Int!) {
-    runs(experiment: $experiment, filter: $filter, orderBy: $orderBy, first: $first) {
-      totalCount
-      edges {
-        node {
-          ...RunRow
+export const RUNS_QUERY = graphql(
+  `
+    query Runs($experiment: String, $filter: String, $orderBy: [String!], $first: Int!) {
+      runs(experiment: $experiment, filter: $filter, orderBy: $orderBy, first: $first) {
+        totalCount
+        edges {
+          node {
+            ...RunRow
+          }
         }
       }
     }
-  }
-  ${RUN_ROW}
-`;
+  `,
+  [RUN_ROW],
+);
 
-export const RUN_DETAIL_QUERY = gql<{ run: RunDetail | null }, { id: string; key: string }>`
-  query RunDetail($id: ID!, $key: String!) {
-    run(id: $id) {
-      ...RunRow
-      metricKeys
-      history: metricHistory(key: $key) {
-        key
-        value
-        step
-        timestamp
-      }
-      confusionMatrix {
-        labels
-        counts
-      }
-      classMetrics {
-        label
-        precision
-        recall
-        f1
-        support
-      }
-      registeredVersions {
-        name
-        version
-      }
-      tags {
-        key
-        value
+export const RUN_DETAIL_QUERY = graphql(
+  `
+    query RunDetail($id: ID!, $key: String!) {
+      run(id: $id) {
+        ...RunRow
+        metricKeys
+        history: metricHistory(key: $key) {
+          key
+          value
+          step
+          timestamp
+        }
+        confusionMatrix {
+          labels
+          counts
+        }
+        classMetrics {
+          label
+          precision
+          recall
+          f1
+          support
+        }
+        registeredVersions {
+          name
+          version
+        }
+        tags {
+          key
+          value
+        }
       }
     }
-  }
-  ${RUN_ROW}
-`;
+  `,
+  [RUN_ROW],
+);
+export type RunDetail = NonNullable<ResultOf<typeof RUN_DETAIL_QUERY>['run']>;
+export type ConfusionMatrix = NonNullable<RunDetail['confusionMatrix']>;
 
-export interface TuningRun extends RunRow {
-  children: (RunRow & { children: { id: string }[] })[];
-}
-
-export const TUNING_RUN_QUERY = gql<{ run: TuningRun | null }, { id: string }>`
-  query TuningRun($id: ID!) {
-    run(id: $id) {
-      ...RunRow
-      children {
+// `children` comes before `...RunRow`: gql.tada types a list selected both here and in the
+// fragment as an intersection of two array types, and `map` or `for…of` take the first one's.
+export const TUNING_RUN_QUERY = graphql(
+  `
+    query TuningRun($id: ID!) {
+      run(id: $id) {
+        children {
+          ...RunRow
+        }
         ...RunRow
       }
     }
-  }
-  ${RUN_ROW}
-`;
+  `,
+  [RUN_ROW],
+);
