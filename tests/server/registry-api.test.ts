@@ -1,23 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MODEL_ARTIFACT_PATH } from '../../tracking/run-evaluation.js';
 import { getEmbeddingJob } from '../../serving/embedding-job.js';
 import { makeImage } from '../helpers/fixtures.js';
 import { saveTinyModel } from '../helpers/models.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
 import { addImages, PREDICT, registerTinyModel, type PredictData } from '../helpers/serving.js';
-
-let t: TestServer;
-
-beforeAll(async () => {
-  t = await startTestServer({ computeEmbeddings: false, servingModel: 'pets' });
-  await addImages(t, ['cat', 'dog'], 2);
-  for (const seed of [1, 2, 3])
-    await registerTinyModel(t, 'pets', { labels: ['cat', 'dog'], seed });
-});
-afterAll(() => t.dispose());
 
 const codeOf = (res: { errors?: { extensions?: { code?: string } }[] }) =>
   res.errors?.[0]?.extensions?.code;
@@ -33,6 +23,41 @@ const MUTATIONS: Record<string, string> = {
 };
 
 describe('registry over GraphQL', () => {
+  const w = { token: TOKENS.write };
+  let t: TestServer;
+
+  // Each test gets its own server: model 'pets' with three READY versions, nothing staged.
+  beforeEach(async () => {
+    t = await startTestServer({ computeEmbeddings: false, servingModel: 'pets' });
+    await addImages(t, ['cat', 'dog'], 2);
+    for (const seed of [1, 2, 3])
+      await registerTinyModel(t, 'pets', { labels: ['cat', 'dog'], seed });
+  });
+  afterEach(() => t.dispose());
+
+  /** A change a test starts from, through the API as user api:write; it must succeed. */
+  async function change(mutation: string): Promise<void> {
+    const res = await t.gql(mutation, {}, w);
+    if (res.errors) throw new Error(`setup failed: ${mutation}: ${JSON.stringify(res.errors)}`);
+  }
+
+  /** v1 Staging, v3 Archived, v2 the champion in Production; challenger set, then deleted. */
+  async function stageAliasAndPromote(): Promise<void> {
+    await change(
+      'mutation { transitionStage(name: "pets", version: 1, stage: STAGING, comment: "try it") { version } }',
+    );
+    await change(
+      'mutation { transitionStage(name: "pets", version: 3, stage: ARCHIVED) { stage } }',
+    );
+    await change(
+      'mutation { setAlias(name: "pets", alias: "challenger", version: 2) { version } }',
+    );
+    await change(
+      'mutation { promoteChampion(name: "pets", version: 2, comment: "beats v1") { version } }',
+    );
+    await change('mutation { deleteAlias(name: "pets", alias: "challenger") }');
+  }
+
   it('every registry mutation needs a write token', async () => {
     for (const [name, mutation] of Object.entries(MUTATIONS)) {
       expect(codeOf(await t.gql(mutation)), name).toBe('UNAUTHENTICATED');
@@ -46,14 +71,16 @@ describe('registry over GraphQL', () => {
     );
   });
 
-  it('stages, aliases and promotions, with their history', async () => {
-    const w = { token: TOKENS.write };
+  it('transitionStage moves a version to a stage', async () => {
     const staged = await t.gql(
       'mutation { transitionStage(name: "pets", version: 1, stage: STAGING, comment: "try it") { version stage } }',
       {},
       w,
     );
     expect(staged.data).toEqual({ transitionStage: { version: 1, stage: 'STAGING' } });
+  });
+
+  it('transitionStage ignores archiveExisting for None and Archived', async () => {
     // archiveExisting defaults to true, which MLflow ignores for None/Archived: so do we.
     const archived = await t.gql(
       'mutation { transitionStage(name: "pets", version: 3, stage: ARCHIVED) { stage } }',
@@ -61,12 +88,18 @@ describe('registry over GraphQL', () => {
       w,
     );
     expect(archived.data).toEqual({ transitionStage: { stage: 'ARCHIVED' } });
+  });
+
+  it('setAlias points an alias at a version', async () => {
     const aliased = await t.gql(
       'mutation { setAlias(name: "pets", alias: "challenger", version: 2) { version aliases } }',
       {},
       w,
     );
     expect(aliased.data).toEqual({ setAlias: { version: 2, aliases: ['challenger'] } });
+  });
+
+  it('setAlias refuses champion, which only promoteChampion moves', async () => {
     expect(
       codeOf(
         await t.gql(
@@ -76,6 +109,12 @@ describe('registry over GraphQL', () => {
         ),
       ),
     ).toBe('MODEL_ALIAS_INVALID');
+  });
+
+  it('promoteChampion puts the version in Production as champion, keeping its other aliases', async () => {
+    await change(
+      'mutation { setAlias(name: "pets", alias: "challenger", version: 2) { version } }',
+    );
     const promoted = await t.gql(
       'mutation { promoteChampion(name: "pets", version: 2, comment: "beats v1") { version stage aliases } }',
       {},
@@ -84,22 +123,72 @@ describe('registry over GraphQL', () => {
     expect(promoted.data).toEqual({
       promoteChampion: { version: 2, stage: 'PRODUCTION', aliases: ['challenger', 'champion'] },
     });
+  });
+
+  it('deleteAlias removes an alias', async () => {
+    await change(
+      'mutation { setAlias(name: "pets", alias: "challenger", version: 2) { version } }',
+    );
     expect(
       (await t.gql('mutation { deleteAlias(name: "pets", alias: "challenger") }', {}, w)).data,
     ).toEqual({
       deleteAlias: true,
     });
+  });
 
+  it('registeredModel shows aliases, the champion and the latest version per stage', async () => {
+    await stageAliasAndPromote();
     const res = await t.gql<{
       registeredModel: {
         aliases: { alias: string; version: number }[];
         champion: { version: number };
         latestVersions: { version: number; stage: string }[];
+      };
+    }>(`{ registeredModel(name: "pets") {
+      aliases { alias version } champion { version }
+      latestVersions { version stage }
+    } }`);
+    expect(res.errors).toBeUndefined();
+    const model = res.data!.registeredModel;
+    expect(model.aliases).toEqual([{ alias: 'champion', version: 2 }]);
+    expect(model.champion.version).toBe(2);
+    expect(model.latestVersions).toEqual([
+      { version: 3, stage: 'ARCHIVED' },
+      { version: 2, stage: 'PRODUCTION' },
+      { version: 1, stage: 'STAGING' },
+    ]);
+  });
+
+  it('registeredModel pages its versions newest first', async () => {
+    const res = await t.gql<{
+      registeredModel: {
         versions: {
           totalCount: number;
           edges: { node: { version: number } }[];
           pageInfo: { hasNextPage: boolean; endCursor: string };
         };
+      };
+    }>(`{ registeredModel(name: "pets") {
+      versions(first: 2) { totalCount edges { node { version } } pageInfo { hasNextPage endCursor } }
+    } }`);
+    expect(res.errors).toBeUndefined();
+    const model = res.data!.registeredModel;
+    expect(model.versions.totalCount).toBe(3);
+    expect(model.versions.edges.map((e) => e.node.version)).toEqual([3, 2]);
+    expect(model.versions.pageInfo.hasNextPage).toBe(true);
+    const next = await t.gql<{
+      registeredModel: { versions: { edges: { node: { version: number } }[] } };
+    }>(
+      'query($after: String) { registeredModel(name: "pets") { versions(first: 2, after: $after) { edges { node { version } } } } }',
+      { after: model.versions.pageInfo.endCursor },
+    );
+    expect(next.data?.registeredModel.versions.edges.map((e) => e.node.version)).toEqual([1]);
+  });
+
+  it('the history of a model and of a version lists every change, who made it and why', async () => {
+    await stageAliasAndPromote();
+    const res = await t.gql<{
+      registeredModel: {
         transitions: {
           version: number;
           action: string;
@@ -112,31 +201,10 @@ describe('registry over GraphQL', () => {
         }[];
       };
     }>(`{ registeredModel(name: "pets") {
-      aliases { alias version } champion { version }
-      latestVersions { version stage }
-      versions(first: 2) { totalCount edges { node { version } } pageInfo { hasNextPage endCursor } }
       transitions { version action fromStage toStage alias user comment at }
     } }`);
     expect(res.errors).toBeUndefined();
     const model = res.data!.registeredModel;
-    expect(model.aliases).toEqual([{ alias: 'champion', version: 2 }]);
-    expect(model.champion.version).toBe(2);
-    expect(model.latestVersions).toEqual([
-      { version: 3, stage: 'ARCHIVED' },
-      { version: 2, stage: 'PRODUCTION' },
-      { version: 1, stage: 'STAGING' },
-    ]);
-    expect(model.versions.totalCount).toBe(3);
-    expect(model.versions.edges.map((e) => e.node.version)).toEqual([3, 2]);
-    expect(model.versions.pageInfo.hasNextPage).toBe(true);
-    const next = await t.gql<{
-      registeredModel: { versions: { edges: { node: { version: number } }[] } };
-    }>(
-      'query($after: String) { registeredModel(name: "pets") { versions(first: 2, after: $after) { edges { node { version } } } } }',
-      { after: model.versions.pageInfo.endCursor },
-    );
-    expect(next.data?.registeredModel.versions.edges.map((e) => e.node.version)).toEqual([1]);
-
     const changes = model.transitions.filter((r) => r.action !== 'CREATE');
     const summary = changes.map((r) =>
       r.action === 'STAGE'
@@ -165,6 +233,9 @@ describe('registry over GraphQL', () => {
       'STAGE',
       'ALIAS_DELETE',
     ]);
+  });
+
+  it('a missing version or model is null', async () => {
     expect(
       (
         await t.gql(
@@ -172,8 +243,10 @@ describe('registry over GraphQL', () => {
         )
       ).data,
     ).toEqual({ modelVersion: null, registeredModel: null });
+  });
 
-    // The promotion went to the served model: it answers now.
+  it('the promoted version is the one that answers predictions', async () => {
+    await change('mutation { promoteChampion(name: "pets", version: 2) { version } }');
     const p = await t.upload<PredictData>(PREDICT, { file: null }, [
       { path: 'variables.file', file: { bytes: await makeImage(5) } },
     ]);
@@ -234,6 +307,14 @@ describe('registerModel', () => {
         job = await getEmbeddingJob(e.workspace.database.db, { name: 'pets', version: 1 });
       }
       expect(job).toMatchObject({ status: 'READY', done: 4, total: 4 });
+    } finally {
+      await e.dispose();
+    }
+  }, 90_000);
+
+  it('refuses a run that does not exist', async () => {
+    const e = await startTestServer({ computeEmbeddings: false });
+    try {
       expect(
         codeOf(
           await e.gql(
@@ -246,38 +327,46 @@ describe('registerModel', () => {
     } finally {
       await e.dispose();
     }
-  }, 90_000);
+  });
 });
 
-describe('readiness follows the champion', () => {
-  it('a champion that does not load: /readyz 503 naming it, predict MODEL_NOT_SERVING, /healthz fine', async () => {
-    const e = await startTestServer({ computeEmbeddings: false, servingModel: 'broken' });
-    try {
-      const v = await registerTinyModel(e, 'broken', { labels: ['cat', 'dog'] });
-      fs.rmSync(fileURLToPath(v.source), { recursive: true });
-      const promoted = await e.gql(
-        'mutation { promoteChampion(name: "broken", version: 1) { version } }',
-        {},
-        { token: TOKENS.write },
-      );
-      expect(promoted.errors).toBeUndefined();
-      const ready = await e.get('/readyz');
-      expect(ready.status).toBe(503);
-      const body = (await ready.json()) as {
-        checks: { name: string; ok: boolean; error?: string }[];
-      };
-      expect(body.checks.find((c) => c.name === 'model')).toMatchObject({
-        ok: false,
-        error: expect.stringMatching(/broken version 1 is not loaded/),
-      });
-      const p = await e.upload(PREDICT, { file: null }, [
-        { path: 'variables.file', file: { bytes: await makeImage(9) } },
-      ]);
-      expect(codeOf(p)).toBe('MODEL_NOT_SERVING');
-      expect(p.errors?.[0]?.message).toMatch(/loading the champion failed/);
-      expect((await e.get('/healthz')).status).toBe(200);
-    } finally {
-      await e.dispose();
-    }
+describe('readiness follows the champion: a champion that does not load', () => {
+  let e: TestServer;
+
+  beforeEach(async () => {
+    e = await startTestServer({ computeEmbeddings: false, servingModel: 'broken' });
+    const v = await registerTinyModel(e, 'broken', { labels: ['cat', 'dog'] });
+    fs.rmSync(fileURLToPath(v.source), { recursive: true });
+    const promoted = await e.gql(
+      'mutation { promoteChampion(name: "broken", version: 1) { version } }',
+      {},
+      { token: TOKENS.write },
+    );
+    expect(promoted.errors).toBeUndefined();
+  });
+  afterEach(() => e.dispose());
+
+  it('/readyz is 503, naming it', async () => {
+    const ready = await e.get('/readyz');
+    expect(ready.status).toBe(503);
+    const body = (await ready.json()) as {
+      checks: { name: string; ok: boolean; error?: string }[];
+    };
+    expect(body.checks.find((c) => c.name === 'model')).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/broken version 1 is not loaded/),
+    });
+  });
+
+  it('predict fails with MODEL_NOT_SERVING', async () => {
+    const p = await e.upload(PREDICT, { file: null }, [
+      { path: 'variables.file', file: { bytes: await makeImage(9) } },
+    ]);
+    expect(codeOf(p)).toBe('MODEL_NOT_SERVING');
+    expect(p.errors?.[0]?.message).toMatch(/loading the champion failed/);
+  });
+
+  it('/healthz stays fine', async () => {
+    expect((await e.get('/healthz')).status).toBe(200);
   });
 });
