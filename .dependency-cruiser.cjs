@@ -71,3 +71,6 @@ module.exports = {
     },
   },
 };
+
+// For tests/core/layout.test.ts (not enumerable: dependency-cruiser refuses unknown keys).
+Object.defineProperty(module.exports, 'LAYERS', { value: LAYERS });
