@@ -6,6 +6,7 @@ import { openWorkspace, type Workspace } from '../../cli/workspace.js';
 import { writeDemoDataset } from '../../demo/demo-dataset.js';
 import { ingestImages } from '../../data/ingest/ingest.js';
 import { createServer, type MenagerieServer } from '../../server/create-server.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { TOKENS } from '../helpers/server.js';
 
@@ -170,7 +171,11 @@ describe('training and tuning jobs over GraphQL', () => {
     expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
 
     // Let it train a little first.
-    await waitFor(async () => (await ws.tracking.getMetricHistory(runId, 'loss')).length > 0);
+    await waitFor(
+      async () => (await ws.tracking.getMetricHistory(runId, 'loss')).length > 0,
+      'its first epoch',
+      60_000,
+    );
     const cancelled = await gql<{ cancelRun: { id: string; status: string; endTime: string } }>(
       `mutation { cancelRun(id: "${runId}") { id status endTime } }`,
       {},
@@ -218,17 +223,13 @@ describe('training and tuning jobs over GraphQL', () => {
   it('closing the server stops its jobs; their runs end KILLED', async () => {
     const started = await startTraining({ plugin: 'tiny-mlp-held', epochs: 50, experiment: 'api' });
     const runId = started.data!.startTraining.id;
-    await waitFor(async () => (await ws.tracking.getMetricHistory(runId, 'loss')).length > 0);
+    await waitFor(
+      async () => (await ws.tracking.getMetricHistory(runId, 'loss')).length > 0,
+      'its first epoch',
+      60_000,
+    );
     await client.dispose();
     await server.close();
     expect((await ws.tracking.getRun(runId)).status).toBe('KILLED');
   }, 120_000);
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { startTestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 describe('health, logs and shutdown', () => {
   it('/healthz answers; /readyz runs every check and reports the failing one with 503', async () => {
@@ -48,8 +49,10 @@ describe('health, logs and shutdown', () => {
       expect(res.headers.get('x-request-id')).toBe('trace-abc-123');
       await t.gql('mutation { deleteImage(id: "1") }');
       const generated = await t.get('/healthz', { 'x-request-id': 'bad id with spaces' });
-      await new Promise((r) => setTimeout(r, 20));
-      const lines = t.logs.filter((l) => l.msg === 'request');
+      // A line is written when the server finishes the response, which the client may see first.
+      const requestLines = () => t.logs.filter((l) => l.msg === 'request');
+      await waitFor(() => requestLines().length >= 3, 'three request log lines');
+      const lines = requestLines();
       expect(lines).toHaveLength(3);
       expect(lines[0]).toMatchObject({
         level: 'info',
@@ -88,10 +91,16 @@ describe('health, logs and shutdown', () => {
     await inside;
     let closed = false;
     const closing = t.server.close().then(() => (closed = true));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(closed).toBe(false);
-    await expect(fetch(`${t.origin}/healthz`)).rejects.toThrow();
-    release();
+    try {
+      // The readiness check is held until release(), so close() cannot finish first; once the
+      // listener is gone, close() is visibly draining, waiting on that request alone.
+      await waitFor(() => !t.server.httpServer.listening, 'close() to stop listening');
+      expect(closed).toBe(false);
+      await expect(fetch(`${t.origin}/healthz`)).rejects.toThrow();
+      expect(closed).toBe(false);
+    } finally {
+      release();
+    }
     const res = await inFlight;
     expect(res.status).toBe(200);
     await closing;

@@ -1,4 +1,3 @@
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage } from '../helpers/fixtures.js';
 import { startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
@@ -60,7 +59,9 @@ describe('predict over HTTP', () => {
 
   it('serves the champion promoted through GraphQL: label, probabilities, version, latency, similar', async () => {
     expect((await promote(1)).errors).toBeUndefined();
+    const sent = Date.now();
     const res = await predict(jpeg);
+    const answered = Date.now();
     expect(res.errors).toBeUndefined();
     const p = res.data!.predict;
     expect(LABELS).toContain(p.label);
@@ -71,7 +72,9 @@ describe('predict over HTTP', () => {
     expect([...ps].sort((a, b) => b - a)).toEqual(ps);
     expect(ps.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
     expect(p.latencyMs).toBeGreaterThan(0);
-    expect(Number(p.createdAt)).toBeGreaterThan(Date.now() - 60_000);
+    // Recorded while the request was served (same process, same clock).
+    expect(Number(p.createdAt)).toBeGreaterThanOrEqual(sent);
+    expect(Number(p.createdAt)).toBeLessThanOrEqual(answered);
     // Embeddings not computed yet: random images of the predicted label, said so.
     expect(p.similar.method).toBe('RANDOM');
     expect(p.similar.reason).toMatch(/never computed/);
@@ -179,52 +182,7 @@ describe('promotion through GraphQL', () => {
   });
 });
 
-describe('bad uploads to predict get their documented code; the server stays healthy', () => {
-  it('not an image → IMAGE_UNREADABLE (whatever the MIME type claims)', async () => {
-    const res = await t.upload(PREDICT, { file: null }, [
-      {
-        path: 'variables.file',
-        file: { bytes: Buffer.from('%PDF-1.7 not pixels'.repeat(30)), type: 'image/jpeg' },
-      },
-    ]);
-    expect(codeOf(res)).toBe('IMAGE_UNREADABLE');
-    await expectHealthy();
-  });
-
-  it('a truncated JPEG → IMAGE_UNREADABLE', async () => {
-    const whole = await makeImage(3, { size: 128 });
-    expect(codeOf(await predict(whole.subarray(0, Math.floor(whole.length / 2))))).toBe(
-      'IMAGE_UNREADABLE',
-    );
-    await expectHealthy();
-  });
-
-  it('0 bytes → IMAGE_EMPTY', async () => {
-    expect(codeOf(await predict(Buffer.alloc(0)))).toBe('IMAGE_EMPTY');
-    await expectHealthy();
-  });
-
-  it('over the size cap → UPLOAD_TOO_LARGE', async () => {
-    const big = Buffer.alloc(10 * 1024 * 1024 + 1024, 0xab);
-    jpeg.copy(big);
-    expect(codeOf(await predict(big))).toBe('UPLOAD_TOO_LARGE');
-    await expectHealthy();
-  });
-
-  it('a 20000×20000 PNG → IMAGE_TOO_LARGE, refused from its header', async () => {
-    const bomb = await sharp({
-      create: { width: 20000, height: 20000, channels: 3, background: '#000' },
-      limitInputPixels: false,
-    })
-      .extractChannel(0)
-      .png({ compressionLevel: 6, adaptiveFiltering: false })
-      .toBuffer();
-    const started = Date.now();
-    expect(codeOf(await predict(bomb))).toBe('IMAGE_TOO_LARGE');
-    expect(Date.now() - started).toBeLessThan(5000);
-    await expectHealthy();
-  });
-});
+// Bad uploads to predict (and addImage, predictBatch): one table in bad-input.test.ts.
 
 describe('submitFeedback', () => {
   const FEEDBACK = `mutation($id: ID!, $label: String!) {

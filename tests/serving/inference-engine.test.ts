@@ -19,6 +19,7 @@ import { followChampion } from '../../serving/registry-champion.js';
 import type { ServedModel, VersionRef } from '../../serving/served-model.js';
 import { loadModelArtifact } from '../../training/model-artifact.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait-for.js';
 import {
   PLUGINS,
   registerTinyVersion,
@@ -49,13 +50,14 @@ afterAll(async () => {
   root.remove();
 });
 
-/** The registry's champion, with every loaded model's passes and disposal recorded. */
-function instrumented() {
+type ChampionSource = Pick<InferenceEngineOptions, 'resolveChampion' | 'loadVersion'>;
+
+/** The champion (the registry's unless given), with each model's passes and disposal recorded. */
+function instrumented(source: ChampionSource = followChampion(registry, PLUGINS, NAME)) {
   const passes: { version: number; size: number }[] = [];
   const disposed: VersionRef[] = [];
   const loaded: VersionRef[] = [];
-  const source = followChampion(registry, PLUGINS, NAME);
-  const options: Pick<InferenceEngineOptions, 'resolveChampion' | 'loadVersion'> = {
+  const options: ChampionSource = {
     resolveChampion: source.resolveChampion,
     async loadVersion(ref) {
       const model = await source.loadVersion(ref);
@@ -85,12 +87,16 @@ async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | unknown> {
   return isMenagerieError(error) ? error.code : error;
 }
 
+/** An engine on the registry's champion, or on `resolveChampion`/`loadVersion` when given. */
 async function withEngine<T>(
   options: Partial<InferenceEngineOptions>,
   run: (engine: InferenceEngine, probe: ReturnType<typeof instrumented>) => Promise<T>,
 ): Promise<T> {
-  const probe = instrumented();
-  const engine = await createInferenceEngine({ ...probe.options, ...options });
+  const { resolveChampion, loadVersion, ...rest } = options;
+  const probe = instrumented(
+    resolveChampion && loadVersion ? { resolveChampion, loadVersion } : undefined,
+  );
+  const engine = await createInferenceEngine({ ...probe.options, ...rest });
   try {
     return await run(engine, probe);
   } finally {
@@ -149,13 +155,24 @@ describe('inference engine', () => {
     const alone = await withEngine({ maxWaitMs: 0 }, (engine) =>
       Promise.all(images.map((b) => engine.predict(b))),
     );
-    await withEngine({ maxBatch: 8, maxWaitMs: 25 }, async (engine, probe) => {
+    // maxWaitMs far beyond the test: a pass runs when maxBatch images are queued or when
+    // nothing is left decoding, never because a clock ran out. 16 requests issued in one
+    // tick are all decoding at once, so they make exactly two full passes.
+    await withEngine({ maxBatch: 8, maxWaitMs: 600_000 }, async (engine, probe) => {
       probe.passes.length = 0;
       const together = await Promise.all(images.map((b) => engine.predict(b)));
       expect(probe.passes.length).toBeLessThanOrEqual(4);
       expect(Math.max(...probe.passes.map((p) => p.size))).toBe(8);
+      expect(probe.passes).toEqual([
+        { version: 1, size: 8 },
+        { version: 1, size: 8 },
+      ]);
       expect(probe.passes.reduce((n, p) => n + p.size, 0)).toBe(images.length);
-      expect(engine.stats()).toMatchObject({ predictions: images.length, largestBatch: 8 });
+      expect(engine.stats()).toMatchObject({
+        predictions: images.length,
+        largestBatch: 8,
+        forwardPasses: 2,
+      });
       together.forEach((p, i) => {
         expect(p.label).toBe(alone[i]!.label);
         expect(p.confidence).toBeCloseTo(alone[i]!.confidence, 5);
@@ -166,7 +183,9 @@ describe('inference engine', () => {
   });
 
   it('predict and embed share one forward pass and give an L2-normalised embedding', async () => {
-    await withEngine({ maxWaitMs: 10 }, async (engine, probe) => {
+    // Issued in one tick, both are decoding before either is queued; the pass waits for
+    // the second (maxWaitMs never runs out within the test).
+    await withEngine({ maxWaitMs: 600_000 }, async (engine, probe) => {
       probe.passes.length = 0;
       const [p, e] = await Promise.all([
         engine.predict(images[2]!, { embedding: true }),
@@ -195,50 +214,91 @@ describe('inference engine', () => {
           }
         }
       });
-      await new Promise((r) => setTimeout(r, 300));
-      await registry.promoteChampion(NAME, 2);
-      const result = await engine.refresh();
-      expect(result).toEqual({ changed: true, serving: { name: NAME, version: 2 } });
-      const swappedAt = answers.length;
-      await new Promise((r) => setTimeout(r, 300));
-      stop = true;
-      await Promise.all(workers);
+      /** A worker's answers from index `from` on, as versions, e.g. '1222'. */
+      const since = (from: number, worker: number) =>
+        answers
+          .slice(from)
+          .filter((a) => a.worker === worker)
+          .map((a) => a.version)
+          .join('');
+      let swappedAt: number;
+      try {
+        // Counted, not timed: 40 answers before the promotion; after the swap, 40 more and
+        // one from version 2 for every worker.
+        await waitFor(() => failures.length > 0 || answers.length >= 40, '40 answers');
+        await registry.promoteChampion(NAME, 2);
+        const result = await engine.refresh();
+        expect(result).toEqual({ changed: true, serving: { name: NAME, version: 2 } });
+        swappedAt = answers.length;
+        await waitFor(
+          () =>
+            failures.length > 0 ||
+            (answers.length >= swappedAt + 40 &&
+              Array.from({ length: 8 }, (_, w) => since(swappedAt, w)).every((v) =>
+                v.includes('2'),
+              )),
+          '40 answers after the swap, one from version 2 per worker',
+        );
+      } finally {
+        stop = true;
+        await Promise.all(workers);
+      }
 
       expect(failures).toEqual([]);
       expect(swappedAt).toBeGreaterThan(20);
       expect(answers.length - swappedAt).toBeGreaterThan(20);
-      const before = answers.slice(0, swappedAt - 8).map((a) => a.version);
+      // No request can reach version 2 and answer within the swap's own tick.
+      const before = answers.slice(0, swappedAt).map((a) => a.version);
       expect(new Set(before)).toEqual(new Set([1]));
-      // Once each worker's in-flight request drained, every answer is from version 2.
-      expect(answers.slice(swappedAt + 8).every((a) => a.version === 2)).toBe(true);
+      // Each worker had at most its one in-flight request on version 1 at the swap; once it
+      // drained, every answer is from version 2. (Where that last answer lands among the
+      // others' is up to the decoder threads, so it is checked per worker.)
+      for (let w = 0; w < 8; w++) expect(since(swappedAt, w), `worker ${w}`).toMatch(/^1?2+$/);
+      expect(answers.slice(swappedAt).filter((a) => a.version === 1).length).toBeLessThanOrEqual(8);
       expect(probe.disposed).toEqual([{ name: NAME, version: 1 }]);
       expect(engine.status()).toMatchObject({ serving: { version: 2 }, retiring: [] });
     });
   });
 
   it('disposes the old model only after its last in-flight request', async () => {
-    // A 36-megapixel PNG takes a few hundred ms to decode: it is in flight on version 1
-    // across the swap, and holds the small image queued behind it (maxWaitMs) there too.
+    // A 36-megapixel PNG takes a while to decode, and holds the small image queued behind
+    // it (maxWaitMs) on version 1 too. Neither can answer before the swap whatever the
+    // timing: both take their lease on version 1 when called, and this refresh needs no
+    // I/O (the champion is a variable, version 2 is loaded beforehand), so it swaps before
+    // any decode can complete.
     const side = 6000;
     const slow = await sharp(crypto.randomBytes(side * side * 3), {
       raw: { width: side, height: side, channels: 3 },
     })
       .png({ compressionLevel: 0 })
       .toBuffer();
-    await withEngine({ maxWaitMs: 5000 }, async (engine, probe) => {
-      const slowAnswer = engine.predict(slow);
-      const queued = engine.predict(images[3]!);
-      await registry.promoteChampion(NAME, 2);
-      await engine.refresh();
-      expect(engine.status().serving).toEqual({ name: NAME, version: 2 });
-      expect(engine.status().retiring).toEqual([{ name: NAME, version: 1 }]);
-      expect(probe.disposed).toEqual([]);
-      expect((await engine.predict(images[4]!)).modelVersion.version).toBe(2);
-      const [a, b] = await Promise.all([slowAnswer, queued]);
-      expect([a.modelVersion.version, b.modelVersion.version]).toEqual([1, 1]);
-      expect(probe.disposed).toEqual([{ name: NAME, version: 1 }]);
-      expect(engine.status().retiring).toEqual([]);
-    });
+    const fromRegistry = followChampion(registry, PLUGINS, NAME);
+    const v2 = await fromRegistry.loadVersion({ name: NAME, version: 2 });
+    let champion: VersionRef = { name: NAME, version: 1 };
+    const source: ChampionSource = {
+      resolveChampion: async () => champion,
+      loadVersion: async (ref) => (ref.version === 2 ? v2 : fromRegistry.loadVersion(ref)),
+    };
+    try {
+      await withEngine({ ...source, maxWaitMs: 5000 }, async (engine, probe) => {
+        const answered: string[] = [];
+        const slowAnswer = engine.predict(slow).finally(() => answered.push('slow'));
+        const queued = engine.predict(images[3]!).finally(() => answered.push('queued'));
+        champion = { name: NAME, version: 2 };
+        await engine.refresh();
+        expect(answered).toEqual([]);
+        expect(engine.status().serving).toEqual({ name: NAME, version: 2 });
+        expect(engine.status().retiring).toEqual([{ name: NAME, version: 1 }]);
+        expect(probe.disposed).toEqual([]);
+        expect((await engine.predict(images[4]!)).modelVersion.version).toBe(2);
+        const [a, b] = await Promise.all([slowAnswer, queued]);
+        expect([a.modelVersion.version, b.modelVersion.version]).toEqual([1, 1]);
+        expect(probe.disposed).toEqual([{ name: NAME, version: 1 }]);
+        expect(engine.status().retiring).toEqual([]);
+      });
+    } finally {
+      v2.dispose(); // idempotent: the engine has disposed it already unless the test failed early
+    }
   });
 
   it('keeps serving the old model when the new champion fails to load, and says why', async () => {

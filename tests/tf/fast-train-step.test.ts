@@ -51,8 +51,9 @@ function smallCnn(dropout: number, extra: TfNode.layers.Layer[] = []): TfNode.Se
   return model;
 }
 
+const LABELS = [0, 1, 2, 2, 1, 0];
 const xs = tf.randomNormal([6, 13, 13, 3], 0, 1, 'float32', 5);
-const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 2, 1, 0], 'int32'), 3).cast('float32');
+const ys = tf.oneHot(tf.tensor1d(LABELS, 'int32'), 3).cast('float32');
 const weights = tf.tensor1d([1, 2, 0.5, 1, 1, 3]);
 
 /** Runs `fn` with Math.random a fixed stream: tfjs seeds unseeded random ops from it. */
@@ -67,17 +68,35 @@ function withSeededRandom<T>(fn: () => T): T {
   }
 }
 
-/** tfjs's own gradients of the mean (weighted) cross-entropy of the model's softmax. */
+/** Examples whose most probable class is their label, counted in plain JavaScript. */
+function countCorrect(probs: TfNode.Tensor): number {
+  const [n, classes] = probs.shape as [number, number];
+  const values = probs.dataSync();
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(values.subarray(i * classes, (i + 1) * classes));
+    if (row.indexOf(Math.max(...row)) === LABELS[i]) correct++;
+  }
+  return correct;
+}
+
+/**
+ * tfjs's own gradients of the mean (weighted) cross-entropy of the model's softmax, and how
+ * many examples that forward pass classified right.
+ */
 function tapeGradients(model: TfNode.LayersModel, exampleWeights?: TfNode.Tensor) {
   const variables = model.trainableWeights.map((w) => w.read() as TfNode.Variable);
+  let correct = -1;
   const { value, grads } = tf.variableGrads(() => {
     const probs = model.apply(xs, { training: true }) as TfNode.Tensor;
+    correct = countCorrect(probs);
     const perExample = tf.neg(tf.sum(tf.mul(ys, tf.log(probs)), -1));
     const weighted = exampleWeights ? tf.mul(perExample, exampleWeights) : perExample;
     return tf.mean(weighted) as TfNode.Scalar;
   }, variables);
   const result = {
     loss: value.dataSync()[0]!,
+    correct,
     grads: new Map(Object.entries(grads).map(([name, g]) => [name, Array.from(g.dataSync())])),
   };
   tf.dispose([value, ...Object.values(grads)]);
@@ -98,7 +117,8 @@ describe('fastTrainStep', () => {
     expect(step.native).toBe(true);
     const { loss, correct } = withSeededRandom(() => step(xs, ys, exampleWeights));
     expect(loss.dataSync()[0]).toBeCloseTo(expected.loss, 5);
-    expect(correct.dataSync()[0]).toBeGreaterThanOrEqual(0);
+    // Counted on the forward pass before the update, as the tape's was.
+    expect(correct.dataSync()[0]).toBe(expected.correct);
     expect([...capture.grads.keys()].sort()).toEqual([...expected.grads.keys()].sort());
     for (const [name, grad] of expected.grads) {
       const actual = capture.grads.get(name)!;
@@ -148,8 +168,12 @@ describe('fastTrainStep', () => {
     const model = smallCnn(0, [tf.layers.batchNormalization()]);
     const step = fastTrainStep(tf, model, tf.train.sgd(0.1));
     expect(step.native).toBe(false);
+    const expected = tf.tidy(() =>
+      countCorrect(model.apply(xs, { training: true }) as TfNode.Tensor),
+    );
     const { loss, correct } = step(xs, ys);
     expect(Number.isFinite(loss.dataSync()[0])).toBe(true);
+    expect(correct.dataSync()[0]).toBe(expected);
     tf.dispose([loss, correct]);
     model.dispose();
   });
