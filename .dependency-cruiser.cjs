@@ -52,6 +52,21 @@ module.exports = {
       to: { path: '^(tests|bench|client)/' },
     },
     {
+      name: 'dev-services-stand-alone',
+      comment:
+        'dev-services/ starts PostgreSQL, Redis and the S3 gateway for development and tests; ' +
+        'it knows nothing of the app, and the app nothing of it.',
+      severity: 'error',
+      from: { path: '^dev-services/' },
+      to: { path: `^(${names.join('|')})/` },
+    },
+    {
+      name: 'app-never-imports-dev-services',
+      severity: 'error',
+      from: { path: `^(${names.join('|')})/` },
+      to: { path: '^dev-services/' },
+    },
+    {
       name: 'migrations-are-frozen',
       comment:
         'A migration imports nothing from the app, so a later change cannot rewrite history.',
