@@ -16,7 +16,11 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    env: { TF_CPP_MIN_LOG_LEVEL: '2' },
+    // PostgreSQL and S3 start on first use (tests/helpers/backends.ts); this stops them.
+    globalSetup: ['tests/helpers/services-global-setup.ts'],
+    // Tests choose their database and store themselves: a developer's exported services
+    // (`eval "$(npm run -s services -- start)"`) must not redirect every workspace.
+    env: { TF_CPP_MIN_LOG_LEVEL: '2', MENAGERIE_DATABASE_URL: '', MENAGERIE_STORE_URL: '' },
     reporters: json ? ['default', ['json', { outputFile: json }]] : ['default'],
   },
 });

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 import type { Database, ImageRow, NewImage, Split } from './tables.js';
 
 /** An image row with its label's name. */
@@ -28,7 +28,10 @@ export function encodeCursor(id: number): string {
 export function decodeCursor(cursor: string): number {
   const match = /^image:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (!match)
-    throw new MenagerieError('CURSOR_INVALID', `'${cursor}' is not a cursor this server issued`);
+    throw new MenagerieError(
+      'CURSOR_INVALID',
+      `'${excerpt(cursor)}' is not a cursor this server issued`,
+    );
   return Number(match[1]);
 }
 

@@ -114,7 +114,7 @@ export interface StageTransitionTable {
 export const EMBEDDING_JOB_STATUSES = ['PENDING', 'RUNNING', 'READY', 'FAILED'] as const;
 export type EmbeddingJobStatus = (typeof EMBEDDING_JOB_STATUSES)[number];
 
-/** Progress of computing one model version's image embeddings into its vec0 table. */
+/** Progress of computing one model version's image embeddings into its vector space. */
 export interface EmbeddingJobTable {
   id: Generated<number>;
   model_version_id: number;
@@ -132,6 +132,19 @@ export interface EmbeddingJobTable {
   updated_at: number;
 }
 
+/**
+ * A vector space (a model version's embeddings, a pretrained backbone's features): the
+ * table its vectors live in (vec0 on SQLite, pgvector on PostgreSQL) and their length.
+ */
+export interface VectorSpaceTable {
+  id: Generated<number>;
+  /** `model-version:<model_versions.id>`, or any name a feature gives its space. */
+  space: string;
+  table_name: string;
+  dimension: number;
+  created_at: number;
+}
+
 /** One served prediction, and the feedback it later got. */
 export interface PredictionTable {
   id: Generated<number>;
@@ -146,8 +159,13 @@ export interface PredictionTable {
   latency_ms: number;
   /** Hex sha256 of the uploaded bytes. */
   image_sha256: string;
-  /** The upload's bytes in the blob store, kept so feedback can add them to the data set. */
-  blob_uri: string;
+  /**
+   * The upload's bytes in the blob store, kept so feedback can add them to the data set;
+   * null when they were not kept (a read-only server) or have expired (upload-retention.ts).
+   */
+  blob_uri: string | null;
+  /** Size of the kept upload, for the retention size limit; null before it was recorded. */
+  upload_bytes: number | null;
   created_at: number;
   feedback_label: string | null;
   feedback_at: number | null;
@@ -243,6 +261,7 @@ export interface Database {
   stage_transitions: StageTransitionTable;
   embedding_jobs: EmbeddingJobTable;
   predictions: PredictionTable;
+  vector_spaces: VectorSpaceTable;
 }
 
 export type LabelRow = Selectable<LabelTable>;

@@ -129,6 +129,8 @@ export async function runTrackedTraining(
         }),
         observer: trackingObserver(tracking, run.id, options.observer),
       });
+      // The evaluation and its plots are written at the end, after the last checkpoint.
+      await tracking.uploadArtifacts(run.id);
       await tracking.endRun(run.id, result.status);
       return { runId: run.id, result };
     } finally {
@@ -166,6 +168,8 @@ function trackingObserver(
       await next?.onEpochEnd?.(epoch, metrics, info);
     },
     async onCheckpoint(dir) {
+      // Every checkpoint reaches the artifact store (S3), so a crash loses at most an epoch.
+      await tracking.uploadArtifacts(runId);
       await tracking.setTag(runId, 'menagerie.model_artifact', MODEL_ARTIFACT_PATH);
       await next?.onCheckpoint?.(dir);
     },

@@ -153,7 +153,11 @@ export async function runTrackedTuning(
       }),
       ...(options.signal && { signal: options.signal }),
       loadState: () => saved,
-      saveState: (state) => writeState(stateFile, state),
+      saveState: async (state) => {
+        await writeState(stateFile, state);
+        // Any worker can resume the search: the state lives in the artifact store.
+        await tracking.uploadArtifacts(runId);
+      },
       onTrialEnd: async (trial) => {
         finished += 1;
         await tracking.logMetrics(

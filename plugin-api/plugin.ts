@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-node';
+import type { ArtifactStore } from '../data/artifact-store.js';
 import type { BlobStore } from '../data/blob-store.js';
 import type { InputSpec } from '../data/input-spec.js';
 import type { loadTensorflow } from '../tf/tensorflow.js';
@@ -33,8 +34,13 @@ interface PluginBase {
 
 /** Where a storage plugin may keep state. */
 export interface StorageContext {
-  /** The Menagerie data directory (`--data-dir`). */
+  /** The Menagerie data directory (`--data-dir`): local state and caches. */
   dataDir: string;
+  /**
+   * The store URL the workspace was opened with (`--store` / `MENAGERIE_STORE_URL`), e.g.
+   * `s3://bucket/prefix?endpoint=http://…`; undefined for the default local store.
+   */
+  url?: string;
 }
 
 /**
@@ -53,6 +59,12 @@ export interface StoragePlugin extends PluginBase {
   kind: 'storage';
   /** Once per open data directory: returns the store every image byte goes to. */
   createStore(context: StorageContext): BlobStore;
+  /**
+   * Once per open data directory, beside `createStore`: the store that run and model
+   * artifacts (folders of files) go to, so any replica can load any model version.
+   * Without it artifacts stay in `<data-dir>/artifacts` as `file://` folders.
+   */
+  createArtifactStore?(context: StorageContext): ArtifactStore;
 }
 
 /** What a model plugin's `build` gets besides its hyperparameters. */

@@ -2,6 +2,7 @@ import { cnnModel } from './models/cnn.js';
 import { mobilenetTransfer } from './models/mobilenet-transfer.js';
 import type { Plugin } from '../plugin-api/plugin.js';
 import { localFsStorage } from './storage/local-fs.js';
+import { s3Storage } from './storage/s3.js';
 import { bayesianOptimizationTuner } from './tuners/bayesian-optimization.js';
 import { gridSearchTuner } from './tuners/grid-search.js';
 import { hyperbandTuner } from './tuners/hyperband.js';
@@ -11,6 +12,7 @@ import { randomSearchTuner } from './tuners/random-search.js';
 export function builtinPlugins(): Plugin[] {
   return [
     localFsStorage(),
+    s3Storage(),
     cnnModel(),
     mobilenetTransfer(),
     randomSearchTuner(),

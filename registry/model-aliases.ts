@@ -1,4 +1,4 @@
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 import { CHAMPION, validateAlias } from './model-names.js';
 import type { RegistryStore } from './registry-store.js';
 import type { ChangeOptions, ModelVersion } from './registry-types.js';
@@ -76,7 +76,7 @@ export function modelAliases(store: RegistryStore): ModelAliasOperations {
         if (!existing)
           throw new MenagerieError(
             'MODEL_ALIAS_NOT_FOUND',
-            `model '${name}' has no alias '${alias}'`,
+            `model '${excerpt(name)}' has no alias '${excerpt(alias)}'`,
           );
         await trx
           .deleteFrom('model_aliases')
@@ -100,7 +100,7 @@ export function modelAliases(store: RegistryStore): ModelAliasOperations {
       if (!found)
         throw new MenagerieError(
           'MODEL_ALIAS_NOT_FOUND',
-          `model '${name}' has no alias '${alias}'`,
+          `model '${excerpt(name)}' has no alias '${excerpt(alias)}'`,
         );
       return reloadVersion(db, model, found.version);
     },

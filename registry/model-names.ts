@@ -1,4 +1,4 @@
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 import { MODEL_STAGES, type ModelStage } from '../data/tables.js';
 
 /** The alias serving follows; it moves only with `promoteChampion`, which also moves the stage. */
@@ -24,7 +24,7 @@ export function validateModelName(name: string): string {
   ) {
     throw new MenagerieError(
       'MODEL_NAME_INVALID',
-      `model name should be 1–${MAX_NAME} characters without '/', '@' or surrounding spaces, got ${JSON.stringify(name)}`,
+      `model name should be 1–${MAX_NAME} characters without '/', '@' or surrounding spaces, got ${JSON.stringify(excerpt(name))}`,
     );
   }
   return name;
@@ -39,7 +39,7 @@ export function validateAlias(alias: string): string {
   if (typeof alias !== 'string' || !/^[\w-]{1,255}$/.test(alias) || alias.length > MAX_ALIAS)
     throw new MenagerieError(
       'MODEL_ALIAS_INVALID',
-      `alias should be 1–${MAX_ALIAS} letters, digits, '_' or '-', got ${JSON.stringify(alias)}`,
+      `alias should be 1–${MAX_ALIAS} letters, digits, '_' or '-', got ${JSON.stringify(excerpt(alias))}`,
     );
   if (alias.toLowerCase() === 'latest')
     throw new MenagerieError(
@@ -60,7 +60,7 @@ export function parseStage(stage: string): ModelStage {
   if (!found)
     throw new MenagerieError(
       'MODEL_STAGE_INVALID',
-      `stage should be one of ${MODEL_STAGES.join(', ')}, got '${stage}'`,
+      `stage should be one of ${MODEL_STAGES.join(', ')}, got '${excerpt(stage)}'`,
     );
   return found;
 }
@@ -70,7 +70,7 @@ export function validateVersion(name: string, version: number): number {
   if (!Number.isSafeInteger(version) || version < 1)
     throw new MenagerieError(
       'MODEL_VERSION_NOT_FOUND',
-      `model '${name}' has no version ${String(version)}: versions are whole numbers from 1`,
+      `model '${excerpt(name)}' has no version ${excerpt(String(version))}: versions are whole numbers from 1`,
     );
   return version;
 }

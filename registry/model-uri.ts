@@ -1,4 +1,4 @@
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 import type { ModelStage } from '../data/tables.js';
 import { parseStage, validateAlias, validateModelName } from './model-names.js';
 
@@ -23,7 +23,7 @@ export function parseModelUri(uri: string): ModelUriTarget {
   const invalid = (why: string) =>
     new MenagerieError(
       'MODEL_URI_INVALID',
-      `'${uri}' is not a model URI (${why}); expected models:/<name>/<version>, ` +
+      `'${excerpt(uri)}' is not a model URI (${why}); expected models:/<name>/<version>, ` +
         'models:/<name>/<stage>, models:/<name>/latest or models:/<name>@<alias>',
     );
   if (typeof uri !== 'string' || !uri.startsWith('models:/')) throw invalid("no 'models:/'");
@@ -55,6 +55,6 @@ export function parseModelUri(uri: string): ModelUriTarget {
   }
   if (ref.toLowerCase() === 'latest') return { kind: 'latest', name };
   let stage: ModelStage | undefined;
-  rethrow(() => (stage = parseStage(ref)), `'${ref}' is neither a version nor a stage`);
+  rethrow(() => (stage = parseStage(ref)), `'${excerpt(ref)}' is neither a version nor a stage`);
   return { kind: 'stage', name, stage: stage! };
 }

@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MenagerieError } from '../core/errors.js';
+import { localArtifactFolder, type ArtifactStore } from '../data/artifact-store.js';
+import { uriScheme } from '../data/blob-store.js';
+import type { ModelArtifactManifest } from '../plugin-api/plugin.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { loadModelThroughPlugin } from '../training/load-model.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
@@ -10,11 +14,16 @@ import type { TrackingStore } from '../tracking/tracking-store.js';
 export interface RegisterModelOptions {
   /** Registered model name; created on first use, as MLflow's register_model does. */
   name: string;
-  /** The model artifact folder (model.json, weights, menagerie.json). */
+  /** The model artifact folder (model.json, weights, menagerie.json): a path or an artifact URI. */
   dir: string;
   runId?: string | null;
   description?: string | null;
   user?: string;
+  /**
+   * The workspace's artifact store. When it is remote (S3), a local folder is first copied
+   * into it (`models/<uuid>`), so that every replica can load the version.
+   */
+  artifacts?: ArtifactStore;
 }
 
 /**
@@ -31,15 +40,34 @@ export async function registerModelArtifact(
   plugins: PluginRegistry,
   options: RegisterModelOptions,
 ): Promise<ModelVersion> {
-  const dir = path.resolve(options.dir);
+  const { artifacts } = options;
+  const dir = await localArtifactFolder(options.dir, artifacts);
   const { model, manifest, plugin } = await loadModelThroughPlugin(plugins, dir);
   model.dispose();
+  let source = options.dir;
+  if (['', 'file'].includes(uriScheme(options.dir))) {
+    source = pathToFileURL(dir).href;
+    if (artifacts && !artifacts.folderUri('models').startsWith('file:')) {
+      source = artifacts.folderUri(`models/${randomUUID()}`);
+      await artifacts.uploadFolder(dir, source);
+    }
+  }
+  return createReadyVersion(registry, options, source, manifest, plugin.version);
+}
+
+async function createReadyVersion(
+  registry: ModelRegistry,
+  options: Omit<RegisterModelOptions, 'dir'>,
+  source: string,
+  manifest: ModelArtifactManifest,
+  pluginVersion: string | undefined,
+): Promise<ModelVersion> {
   const created = await registry.createModelVersion({
     name: options.name,
-    source: pathToFileURL(dir).href,
+    source,
     runId: options.runId ?? null,
     plugin: manifest.plugin,
-    pluginVersion: manifest.pluginVersion ?? plugin.version ?? null,
+    pluginVersion: manifest.pluginVersion ?? pluginVersion ?? null,
     inputSpec: manifest.inputSpec,
     labels: manifest.labels,
     metrics: manifest.metrics,
@@ -50,7 +78,8 @@ export async function registerModelArtifact(
 }
 
 /**
- * Registers the best model of a finished (or stopped, with a checkpoint) training run.
+ * Registers the best model of a finished (or stopped, with a checkpoint) training run. The
+ * version's source is the model folder inside the run's artifact URI (`file://` or `s3://`).
  *
  * ```ts
  * const v = await registerRunModel(registry, tracking, plugins, { name: 'faces', runId });
@@ -60,7 +89,7 @@ export async function registerRunModel(
   registry: ModelRegistry,
   tracking: TrackingStore,
   plugins: PluginRegistry,
-  options: Omit<RegisterModelOptions, 'dir' | 'runId'> & { runId: string },
+  options: Omit<RegisterModelOptions, 'dir' | 'runId' | 'artifacts'> & { runId: string },
 ): Promise<ModelVersion> {
   const run = await tracking.getRun(options.runId);
   if (run.status === 'RUNNING' || run.status === 'FAILED') {
@@ -75,6 +104,18 @@ export async function registerRunModel(
       `run ${run.id} saved no model (a tuning run? register its best trial, ${run.tags['menagerie.best_run'] ?? 'none'})`,
     );
   }
+  // Through the tracking store: on a remote store this fetches the run's files first.
   const dir = path.join(await tracking.artifactPath(run.id), MODEL_ARTIFACT_PATH);
-  return registerModelArtifact(registry, plugins, { ...options, dir, runId: run.id });
+  const { model, manifest, plugin } = await loadModelThroughPlugin(plugins, dir);
+  model.dispose();
+  const source = run.artifactUri.startsWith('file:')
+    ? pathToFileURL(dir).href
+    : `${run.artifactUri}/${MODEL_ARTIFACT_PATH}`;
+  return createReadyVersion(
+    registry,
+    { ...options, runId: run.id },
+    source,
+    manifest,
+    plugin.version,
+  );
 }

@@ -1,4 +1,6 @@
 import { MenagerieError } from '../core/errors.js';
+import { dialectOf, like } from '../data/sql-dialect.js';
+import { isUniqueViolation } from '../data/sql-errors.js';
 import { CHAMPION, validateModelName } from './model-names.js';
 import {
   decodeCursor,
@@ -122,7 +124,11 @@ export function registeredModels(store: RegistryStore): RegisteredModelOperation
         .select(['id', 'name'])
         .orderBy('name')
         .limit(first + 1);
-      if (opts.nameLike) query = query.where('name', 'like', opts.nameLike);
+      const { nameLike } = opts;
+      if (nameLike)
+        query = query.where((eb) =>
+          like(dialectOf(db), eb.ref('name'), nameLike, { caseSensitive: false }),
+        );
       if (opts.after) query = query.where('name', '>', decodeCursor('model', opts.after));
       const rows = await query.execute();
       const items = await toModels(
@@ -153,11 +159,21 @@ export function registeredModels(store: RegistryStore): RegisteredModelOperation
               'MODEL_EXISTS',
               `a registered model named '${newName}' exists`,
             );
+          // A concurrent creator can take the name after the check (PostgreSQL locks rows,
+          // not the table): its unique violation is the same MODEL_EXISTS.
           await trx
             .updateTable('registered_models')
             .set({ name: newName })
             .where('id', '=', model.id)
-            .execute();
+            .execute()
+            .catch((error: unknown) => {
+              if (isUniqueViolation(error))
+                throw new MenagerieError(
+                  'MODEL_EXISTS',
+                  `a registered model named '${newName}' exists`,
+                );
+              throw error;
+            });
         }
         return (await toModels(trx, [model.id]))[0]!;
       });

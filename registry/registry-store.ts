@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 import type { InputSpec } from '../data/input-spec.js';
 import type { Database, ModelVersionTable, StageTransitionAction } from '../data/tables.js';
 import { validateModelName, validateVersion } from './model-names.js';
@@ -33,7 +33,10 @@ export function decodeCursor(kind: 'model' | 'version', cursor: string): string 
   const prefix = `${kind}:`;
   const value = text.startsWith(prefix) ? text.slice(prefix.length) : undefined;
   if (value === undefined || value === '' || (kind === 'version' && !/^\d{1,15}$/.test(value)))
-    throw new MenagerieError('CURSOR_INVALID', `'${cursor}' is not a cursor this server issued`);
+    throw new MenagerieError(
+      'CURSOR_INVALID',
+      `'${excerpt(cursor)}' is not a cursor this server issued`,
+    );
   return value;
 }
 
@@ -70,9 +73,12 @@ export function createRegistryStore(options: ModelRegistryOptions) {
   const user = options.user ?? defaultUser();
 
   const modelNotFound = (name: string) =>
-    new MenagerieError('MODEL_NOT_FOUND', `no registered model is named '${name}'`);
+    new MenagerieError('MODEL_NOT_FOUND', `no registered model is named '${excerpt(name)}'`);
   const versionNotFound = (name: string, version: number) =>
-    new MenagerieError('MODEL_VERSION_NOT_FOUND', `model '${name}' has no version ${version}`);
+    new MenagerieError(
+      'MODEL_VERSION_NOT_FOUND',
+      `model '${excerpt(name)}' has no version ${version}`,
+    );
 
   async function findModel(q: Db | Trx, name: string): Promise<ModelRow> {
     const row = await q

@@ -9,7 +9,8 @@ import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { decodeToPixels } from '../data/preprocess.js';
 import type { Database, EmbeddingJobStatus, EmbeddingJobTable } from '../data/tables.js';
 import { isProcessAlive } from '../core/process-alive.js';
-import { openEmbeddingStore, type EmbeddingRow } from './embedding-store.js';
+import { vectorIndex, type VectorIndex, type VectorItem } from './vector-index.js';
+import { modelVersionSpace } from './vector-space.js';
 import type { ServedModel, VersionRef } from './served-model.js';
 
 const BIN = path.resolve(import.meta.dirname, '../bin/menagerie.js');
@@ -31,7 +32,7 @@ export interface EmbeddingJob {
   finishedAt: number | null;
 }
 
-/** The id of a version's model_versions row (it names the version's vec0 table). */
+/** The id of a version's model_versions row (it names the version's vector space). */
 export async function modelVersionId(db: Kysely<Database>, ref: VersionRef): Promise<number> {
   const row = await db
     .selectFrom('model_versions')
@@ -175,8 +176,9 @@ export interface EmbeddingJobOptions {
 }
 
 /**
- * Computes the embeddings of every dataset image for one version into its vec0 table, in
- * this process (the `menagerie embed` child runs it). Resumable: images already embedded
+ * Computes the embeddings of every dataset image for one version into its vector space
+ * (`modelVersionSpace(id)` of the database's vector index), in this process (the
+ * `menagerie embed` child runs it). Resumable: images already embedded
  * are skipped, so a rerun after a kill finishes the rest. Images that no longer decode
  * (a `--reference` file deleted) are skipped and named in the error column.
  *
@@ -188,11 +190,18 @@ export interface EmbeddingJobOptions {
  * ```
  */
 export async function runEmbeddingJob(
-  deps: { database: OpenDatabase; blobs: BlobStore; loadModel: () => Promise<ServedModel> },
+  deps: {
+    database: OpenDatabase;
+    blobs: BlobStore;
+    loadModel: () => Promise<ServedModel>;
+    /** Default: the database's own (`vectorIndex(database)`). */
+    vectors?: VectorIndex;
+  },
   ref: VersionRef,
   options: EmbeddingJobOptions = {},
 ): Promise<EmbeddingJob> {
-  const { db, sqlite } = deps.database;
+  const { db } = deps.database;
+  const vectors = deps.vectors ?? vectorIndex(deps.database);
   const batchSize = options.batchSize ?? 32;
   const id = await modelVersionId(db, ref);
   await claimJob(db, id, ref, 'RUNNING', process.pid);
@@ -205,14 +214,15 @@ export async function runEmbeddingJob(
   let model: ServedModel | undefined;
   try {
     model = await deps.loadModel();
-    const store = openEmbeddingStore(sqlite, id, { dimension: model.embeddingSize, create: true })!;
+    const space = modelVersionSpace(id);
+    await vectors.ensure(space, model.embeddingSize);
     const images = await db
       .selectFrom('images')
       .innerJoin('labels', 'labels.id', 'images.label_id')
       .select(['images.id', 'images.uri', 'labels.name as label'])
       .orderBy('images.id')
       .execute();
-    const embedded = store.imageIds();
+    const embedded = await vectors.ids(space);
     const todo = images.filter((image) => !embedded.has(image.id));
     let done = images.length - todo.length;
     const skipped: string[] = [];
@@ -233,11 +243,12 @@ export async function runEmbeddingJob(
       );
       const usable = chunk.filter((_, i) => decoded[i] !== null);
       const { embeddings } = model.forward(decoded.filter((p): p is Uint8Array => p !== null));
-      store.put(
-        usable.map((image, i): EmbeddingRow => ({
-          imageId: image.id,
+      await vectors.upsert(
+        space,
+        usable.map((image, i): VectorItem => ({
+          id: image.id,
           label: image.label,
-          embedding: embeddings[i]!,
+          vector: embeddings[i]!,
         })),
       );
       done += chunk.length;
@@ -245,6 +256,8 @@ export async function runEmbeddingJob(
       options.onProgress?.({ done, total: images.length });
       if (options.pauseMs) await sleep(options.pauseMs);
     }
+    // Large spaces get their approximate index (pgvector HNSW) before they are READY.
+    await vectors.optimize(space);
     await update({
       status: 'READY',
       finished_at: Date.now(),

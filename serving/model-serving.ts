@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { ArtifactStore } from '../data/artifact-store.js';
 import type { OpenDatabase } from '../data/database.js';
 import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { findImageById, sampleImages } from '../data/image-catalog.js';
@@ -19,6 +20,8 @@ export interface ModelServingOptions {
   dataDir: string;
   registry: ModelRegistry;
   plugins: PluginRegistry;
+  /** The workspace's artifact store, for versions saved in a remote one (S3). */
+  artifacts?: ArtifactStore;
   /** Serve `models:/<modelName>@champion`. */
   modelName: string;
   /** How often a champion moved outside this process (the CLI) is picked up (default 5 s). */
@@ -111,7 +114,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
     }
   }
 
-  const champion = followChampion(registry, options.plugins, modelName);
+  const champion = followChampion(registry, options.plugins, modelName, options.artifacts);
   const engine = await createInferenceEngine({
     resolveChampion: champion.resolveChampion,
     async loadVersion(ref) {

@@ -1,4 +1,5 @@
 import { isMenagerieError } from '../core/errors.js';
+import type { ArtifactStore } from '../data/artifact-store.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { CHAMPION } from '../registry/model-names.js';
@@ -18,6 +19,8 @@ export function followChampion(
   registry: Pick<ModelRegistry, 'getVersionByAlias' | 'getModelVersion'>,
   plugins: PluginRegistry,
   modelName: string,
+  /** Where versions saved in a remote store are fetched from. */
+  artifacts?: ArtifactStore,
 ): Pick<InferenceEngineOptions, 'resolveChampion' | 'loadVersion'> {
   return {
     async resolveChampion() {
@@ -34,7 +37,11 @@ export function followChampion(
       }
     },
     async loadVersion(ref) {
-      return loadServedModel(await registry.getModelVersion(ref.name, ref.version), plugins);
+      return loadServedModel(
+        await registry.getModelVersion(ref.name, ref.version),
+        plugins,
+        artifacts,
+      );
     },
   };
 }

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
 import type { InputSpec } from '../data/input-spec.js';
@@ -6,6 +5,7 @@ import { pixelsToTensor } from '../data/preprocess.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import { installFastKernels } from '../tf/fast-kernels.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { ArtifactStore } from '../data/artifact-store.js';
 import { loadModelThroughPlugin } from '../training/load-model.js';
 
 type Tf = typeof import('@tensorflow/tfjs-node');
@@ -108,7 +108,7 @@ export function createServedModel(
 
 /** What loading a version needs from the registry's ModelVersion. */
 export interface ServableVersion extends VersionRef {
-  /** `file://` URI (or path) of the saved model folder. */
+  /** Artifact URI (`file://`, `s3://`) or path of the saved model folder. */
   source: string;
   labels: readonly string[];
   inputSpec: InputSpec;
@@ -122,18 +122,20 @@ export interface ServableVersion extends VersionRef {
  *
  * ```ts
  * const version = await registry.getVersionByAlias('faces', 'champion');
- * const served = await loadServedModel(version, workspace.plugins);
+ * const served = await loadServedModel(version, workspace.plugins, workspace.artifacts);
  * ```
  */
 export async function loadServedModel(
   version: ServableVersion,
   plugins: PluginRegistry,
+  /** Reads versions saved in a remote store (any replica loads any version). */
+  artifacts?: ArtifactStore,
 ): Promise<ServedModel> {
   const tf = await loadTensorflow();
   // Fused conv+bias and oneDNN pooling: ~28% faster forward passes, same numbers.
   installFastKernels(tf);
-  const dir = version.source.startsWith('file:') ? fileURLToPath(version.source) : version.source;
-  const { model, manifest } = await loadModelThroughPlugin(plugins, dir);
+  const dir = version.source;
+  const { model, manifest } = await loadModelThroughPlugin(plugins, dir, artifacts);
   const what = `${version.name} version ${version.version}`;
   const mismatch =
     JSON.stringify(manifest.labels) !== JSON.stringify(version.labels)

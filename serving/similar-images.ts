@@ -2,7 +2,8 @@ import type { OpenDatabase } from '../data/database.js';
 import { MenagerieError } from '../core/errors.js';
 import { findImageById, sampleImages } from '../data/image-catalog.js';
 import { getEmbeddingJob, modelVersionId } from './embedding-job.js';
-import { openEmbeddingStore } from './embedding-store.js';
+import { vectorIndex } from './vector-index.js';
+import { modelVersionSpace } from './vector-space.js';
 import type { VersionRef } from './served-model.js';
 
 export const MAX_SIMILAR = 100;
@@ -94,31 +95,29 @@ export async function similarImages(
             (job.status === 'RUNNING' ? ` (${job.done}/${job.total})` : '')
         : `embeddings of ${name} version ${version} were never computed`,
     );
-  const store = openEmbeddingStore(
-    database.sqlite,
-    await modelVersionId(database.db, query.version),
-    {
-      dimension: job.dimension,
-    },
-  );
-  if (!store) return random(`the embedding table of ${name} version ${version} is missing`);
+  const vectors = vectorIndex(database);
+  const space = modelVersionSpace(await modelVersionId(database.db, query.version));
+  const dimension = await vectors.dimension(space);
+  if (dimension === null)
+    return random(`the embedding table of ${name} version ${version} is missing`);
   let vector = query.embedding ?? null;
   if (vector === null) {
-    vector = store.get(query.imageId!);
+    vector = await vectors.get(space, query.imageId!);
     if (vector === null) return random(`image ${query.imageId} was added after the embeddings`);
   }
-  if (vector.length !== store.dimension)
+  if (vector.length !== dimension)
     throw invalid(
-      `the embedding has ${vector.length} values; ${name} version ${version} embeds in ${store.dimension}`,
+      `the embedding has ${vector.length} values; ${name} version ${version} embeds in ${dimension}`,
     );
   const extra = query.imageId !== undefined ? 1 : 0;
-  const neighbours = store
-    .nearest(vector, { k: k + extra, ...(sameLabel && { label: label! }) })
-    .filter((n) => n.imageId !== query.imageId)
+  const neighbours = (
+    await vectors.query(space, vector, k + extra, sameLabel ? { label: label! } : {})
+  )
+    .filter((n) => n.id !== query.imageId)
     .slice(0, k);
   return {
     method: 'embedding',
-    images: neighbours.map((n) => ({ imageId: n.imageId, label: n.label, distance: n.distance })),
+    images: neighbours.map((n) => ({ imageId: n.id, label: n.label, distance: n.distance })),
   };
 }
 

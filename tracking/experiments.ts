@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { MenagerieError } from '../core/errors.js';
+import { isUniqueViolation } from '../data/sql-errors.js';
 import type { Database, ExperimentTable, Lifecycle } from '../data/tables.js';
 import { chunks } from './sql-chunks.js';
 import { checkKey, checkName, checkValue, MAX_TAG_VALUE } from './tracking-limits.js';
@@ -110,7 +111,22 @@ export async function createExperiment(
         : `experiment '${trimmed}' already exists (id ${existing.id})`,
     );
   const now = Date.now();
-  const id = await db.transaction().execute(async (trx) => {
+  const id = await insertExperiment(db, trimmed, options, now).catch((error: unknown) => {
+    // A concurrent creator took the name between the check and the insert.
+    if (isUniqueViolation(error))
+      throw new MenagerieError('EXPERIMENT_EXISTS', `experiment '${trimmed}' already exists`);
+    throw error;
+  });
+  return getExperiment(db, id);
+}
+
+function insertExperiment(
+  db: Kysely<Database>,
+  trimmed: string,
+  options: CreateExperimentOptions,
+  now: number,
+): Promise<number> {
+  return db.transaction().execute(async (trx) => {
     const row = await trx
       .insertInto('experiments')
       .values({
@@ -129,7 +145,6 @@ export async function createExperiment(
         .execute();
     return row.id;
   });
-  return getExperiment(db, id);
 }
 
 export async function getOrCreateExperiment(

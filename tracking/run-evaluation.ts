@@ -1,7 +1,3 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 /** What a run's `model/evaluation.json` says about its best epoch on the val split. */
 export interface RunEvaluation {
   labels: string[];
@@ -18,29 +14,24 @@ export const EVALUATION_FILE = 'evaluation.json';
 export const CONFUSION_MATRIX_PNG = 'confusion_matrix.png';
 
 /**
- * A file of the run's model artifact, from the run's own artifact URI and a fixed name:
- * no caller's path reaches the file system. Null when the URI is not a local folder.
- */
-export function modelArtifactFile(artifactUri: string, name: string): string | null {
-  if (!artifactUri.startsWith('file:')) return null;
-  return path.join(fileURLToPath(artifactUri), MODEL_ARTIFACT_PATH, name);
-}
-
-/**
  * Reads the evaluation the trainer wrote at the end of a run; null until it exists (the
  * run is still training, or no epoch completed) or when it does not have the expected shape.
+ * `read` fetches a file of the run's artifacts (`TrackingStore.readArtifact`), so the
+ * evaluation is found in whichever store holds the run.
  *
  * ```ts
- * const evaluation = await readRunEvaluation(run.artifactUri);
+ * const evaluation = await readRunEvaluation((file) => tracking.readArtifact(run.id, file));
  * evaluation?.confusionMatrix; // [[48, 2], [1, 49]]
  * ```
  */
-export async function readRunEvaluation(artifactUri: string): Promise<RunEvaluation | null> {
-  const file = modelArtifactFile(artifactUri, EVALUATION_FILE);
-  if (!file) return null;
+export async function readRunEvaluation(
+  read: (artifactPath: string) => Promise<Buffer | null>,
+): Promise<RunEvaluation | null> {
   let raw: unknown;
   try {
-    raw = JSON.parse(await fs.readFile(file, 'utf8'));
+    const bytes = await read(`${MODEL_ARTIFACT_PATH}/${EVALUATION_FILE}`);
+    if (!bytes) return null;
+    raw = JSON.parse(bytes.toString('utf8'));
   } catch {
     return null;
   }

@@ -1,5 +1,6 @@
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
+import { like, type SqlDialect } from '../data/sql-dialect.js';
 import { RUN_STATUSES, type Database } from '../data/tables.js';
 
 /** What a filter or order-by key names: a latest metric, a param, a tag or a run column. */
@@ -63,7 +64,23 @@ type Token = { pos: number } & (
   | { kind: '(' | ')' | ',' | 'end' }
 );
 
-const MAX_FILTER_LENGTH = 10_000;
+/**
+ * How big a run search may be: each bound sits well inside SQLite's own (expressions 1,000
+ * deep, 2,000 ORDER BY terms, 32,766 bound values), so a search too big is refused here,
+ * RUN_FILTER_INVALID naming the limit, never inside the database. docs/errors.md lists them.
+ */
+export const RUN_SEARCH_LIMITS = {
+  /** Characters in a filter. */
+  filterLength: 10_000,
+  /** Comparisons in a filter (`metrics.a > 1` is one). */
+  comparisons: 100,
+  /** Parentheses inside parentheses. */
+  nesting: 20,
+  /** Strings in all of a filter's IN lists together. */
+  listValues: 1_000,
+  /** Order-by clauses in one search. */
+  orderBy: 20,
+} as const;
 
 type Subject = 'filter' | 'order-by';
 
@@ -158,7 +175,7 @@ function tokenize(source: string, subject: Subject): Token[] {
             subject,
             i,
             `expected a key such as metrics.<name>, params.<name>, tags.<name> or ` +
-              `attributes.<name>, got '${word}' (strings need quotes)`,
+              `attributes.<name>, got '${excerpt(word)}' (strings need quotes)`,
           );
         tokens.push({ kind: 'keyword', value: upper, pos: i });
         i += word.length;
@@ -170,7 +187,7 @@ function tokenize(source: string, subject: Subject): Token[] {
           source,
           subject,
           i,
-          `unknown key type '${word}': expected metrics, params, tags or attributes`,
+          `unknown key type '${excerpt(word)}': expected metrics, params, tags or attributes`,
         );
       let j = i + word.length + 1;
       let key: string;
@@ -196,7 +213,7 @@ function tokenize(source: string, subject: Subject): Token[] {
           source,
           subject,
           i,
-          `unknown attribute '${key}': expected one of ${Object.keys(ATTRIBUTES).join(', ')}`,
+          `unknown attribute '${excerpt(key)}': expected one of ${Object.keys(ATTRIBUTES).join(', ')}`,
         );
       tokens.push({ kind: 'key', target, text: source.slice(i, j), pos: i });
       i = j;
@@ -216,8 +233,18 @@ class Parser {
     private readonly tokens: Token[],
   ) {}
 
+  private comparisons = 0;
+  private depth = 0;
+  private values = 0;
+
   peek(): Token {
     return this.tokens[this.at]!;
+  }
+
+  /** Fails once a count passes its limit, at the token that passed it. */
+  private bound(count: number, limit: number, what: string, token: Token): void {
+    if (count > limit)
+      fail(this.source, this.subject, token.pos, `a filter has at most ${limit} ${what}`);
   }
 
   next(): Token {
@@ -260,15 +287,18 @@ class Parser {
     const t = this.peek();
     if (t.kind === '(') {
       this.next();
+      this.bound(++this.depth, RUN_SEARCH_LIMITS.nesting, 'levels of parentheses', t);
       const inner = this.expression();
       if (this.peek().kind !== ')') this.expected("')' or AND/OR");
       this.next();
+      this.depth--;
       return inner;
     }
     return this.comparison();
   }
 
   comparison(): RunFilter {
+    this.bound(++this.comparisons, RUN_SEARCH_LIMITS.comparisons, 'comparisons', this.peek());
     const keyToken = this.next();
     if (keyToken.kind !== 'key') this.expected('a key such as metrics.accuracy', keyToken);
     const target = keyToken.target;
@@ -303,7 +333,7 @@ class Parser {
             this.source,
             this.subject,
             t.pos,
-            `unknown status '${s}': expected one of ${RUN_STATUSES.join(', ')}`,
+            `unknown status '${excerpt(s)}': expected one of ${RUN_STATUSES.join(', ')}`,
           );
     }
     return { type: 'string', target, op, value };
@@ -317,11 +347,12 @@ class Parser {
 
   list(): string[] {
     if (this.next().kind !== '(') this.expected("'(' to start the list", this.tokens[this.at - 1]);
-    const values = [this.string('in the list')];
-    while (this.peek().kind === ',') {
-      this.next();
+    const values: string[] = [];
+    do {
+      if (values.length > 0) this.next();
+      this.bound(++this.values, RUN_SEARCH_LIMITS.listValues, 'strings in IN lists', this.peek());
       values.push(this.string('in the list'));
-    }
+    } while (this.peek().kind === ',');
     if (this.next().kind !== ')') this.expected("',' or ')' in the list", this.tokens[this.at - 1]);
     return values;
   }
@@ -342,8 +373,14 @@ class Parser {
  * ```
  */
 export function parseRunFilter(source: string): RunFilter | null {
-  if (source.length > MAX_FILTER_LENGTH)
-    fail(source, 'filter', MAX_FILTER_LENGTH, `filter longer than ${MAX_FILTER_LENGTH} characters`);
+  const maxLength = RUN_SEARCH_LIMITS.filterLength;
+  if (source.length > maxLength)
+    fail(
+      source,
+      'filter',
+      maxLength,
+      `filter longer than ${maxLength} characters (${source.length}): a filter has at most ${maxLength}`,
+    );
   const tokens = tokenize(source, 'filter');
   if (tokens.length === 1) return null;
   const parser = new Parser(source, 'filter', tokens);
@@ -368,22 +405,19 @@ type RunsBuilder = ExpressionBuilder<Database, 'runs'>;
 
 const TABLES = { metric: 'latest_metrics', param: 'params', tag: 'run_tags' } as const;
 
-/** SQLite's LIKE ignores case; MLflow's does not. GLOB matches case, so translate to it. */
-function likeToGlob(pattern: string): string {
-  return pattern.replace(/[*?[]/g, '[$&]').replace(/%/g, '*').replace(/_/g, '?');
-}
-
 function compareString<DB, TB extends keyof DB>(
   eb: ExpressionBuilder<DB, TB>,
+  dialect: SqlDialect,
   lhs: Expression<string | null>,
   op: StringOperator,
   value: string | string[],
 ): Expression<SqlBool> {
   switch (op) {
+    // MLflow's LIKE matches case, its ILIKE does not: the same on both backends.
     case 'LIKE':
-      return sql<SqlBool>`${lhs} glob ${likeToGlob(String(value))}`;
+      return like(dialect, lhs, String(value), { caseSensitive: true });
     case 'ILIKE':
-      return eb(lhs, 'like', String(value));
+      return like(dialect, lhs, String(value), { caseSensitive: false });
     case 'IN':
       return eb(lhs, 'in', [value].flat());
     case 'NOT IN':
@@ -399,19 +433,25 @@ function compareString<DB, TB extends keyof DB>(
  *
  * ```ts
  * const filter = parseRunFilter("tags.team = 'x'");
- * db.selectFrom('runs').selectAll().where((eb) => runFilterExpression(eb, filter!));
+ * db.selectFrom('runs').selectAll().where((eb) => runFilterExpression(eb, filter!, dialectOf(db)));
  * // … where exists (select 1 from run_tags where run_id = runs.id and key = ? and value = ?)
  * ```
  */
-export function runFilterExpression(eb: RunsBuilder, filter: RunFilter): Expression<SqlBool> {
-  if (filter.type === 'and') return eb.and(filter.items.map((f) => runFilterExpression(eb, f)));
-  if (filter.type === 'or') return eb.or(filter.items.map((f) => runFilterExpression(eb, f)));
+export function runFilterExpression(
+  eb: RunsBuilder,
+  filter: RunFilter,
+  dialect: SqlDialect,
+): Expression<SqlBool> {
+  if (filter.type === 'and')
+    return eb.and(filter.items.map((f) => runFilterExpression(eb, f, dialect)));
+  if (filter.type === 'or')
+    return eb.or(filter.items.map((f) => runFilterExpression(eb, f, dialect)));
   const { entity, key } = filter.target;
   if (entity === 'attribute') {
     const column = ATTRIBUTES[key as Attribute].column;
     return filter.type === 'numeric'
       ? eb(sql.ref<number | null>(column), filter.op, filter.value)
-      : compareString(eb, sql.ref<string | null>(column), filter.op, filter.value);
+      : compareString(eb, dialect, sql.ref<string | null>(column), filter.op, filter.value);
   }
   const table = TABLES[entity];
   return eb.exists(
@@ -423,7 +463,13 @@ export function runFilterExpression(eb: RunsBuilder, filter: RunFilter): Express
       .where((inner) =>
         filter.type === 'numeric'
           ? inner(sql.ref<number | null>(`${table}.value`), filter.op, filter.value)
-          : compareString(inner, sql.ref<string | null>(`${table}.value`), filter.op, filter.value),
+          : compareString(
+              inner,
+              dialect,
+              sql.ref<string | null>(`${table}.value`),
+              filter.op,
+              filter.value,
+            ),
       ),
   );
 }

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
+import { dialectOf } from '../data/sql-dialect.js';
 import type { Database } from '../data/tables.js';
 import {
   parseRunFilter,
   parseRunOrder,
+  RUN_SEARCH_LIMITS,
   runFilterExpression,
   runOrderExpression,
 } from './run-filter.js';
@@ -50,7 +52,10 @@ export function encodePageToken(offset: number, search: RunSearch): string {
 export function decodePageToken(token: string, search: RunSearch): number {
   const match = /^runs:(\d{1,15}):([0-9a-f]{12})$/.exec(Buffer.from(token, 'base64url').toString());
   if (!match)
-    throw new MenagerieError('CURSOR_INVALID', `'${token}' is not a page token this store issued`);
+    throw new MenagerieError(
+      'CURSOR_INVALID',
+      `'${excerpt(token)}' is not a page token this store issued`,
+    );
   if (match[2] !== fingerprint(search))
     throw new MenagerieError(
       'CURSOR_INVALID',
@@ -74,7 +79,13 @@ export async function searchRunIds(
       'RUN_FILTER_INVALID',
       `maxResults should be a whole number from 1 to ${MAX_RESULTS}, got ${maxResults}`,
     );
-  const orders = [search.orderBy ?? []].flat().map(parseRunOrder);
+  const clauses = [search.orderBy ?? []].flat();
+  if (clauses.length > RUN_SEARCH_LIMITS.orderBy)
+    throw new MenagerieError(
+      'RUN_FILTER_INVALID',
+      `a search has at most ${RUN_SEARCH_LIMITS.orderBy} order-by clauses, got ${clauses.length}`,
+    );
+  const orders = clauses.map(parseRunOrder);
   const offset = search.pageToken ? decodePageToken(search.pageToken, search) : 0;
   let query = matchingRuns(db, search);
   if (!query) return { ids: [], nextPageToken: null };
@@ -126,6 +137,6 @@ function matchingRuns(db: Kysely<Database>, search: RunSearch) {
     query = query
       .where('runs.lifecycle', '=', 'active')
       .where('experiments.lifecycle', '=', 'active');
-  if (filter) query = query.where((eb) => runFilterExpression(eb, filter));
+  if (filter) query = query.where((eb) => runFilterExpression(eb, filter, dialectOf(db)));
   return query;
 }

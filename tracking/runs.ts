@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Kysely, Selectable } from 'kysely';
-import { MenagerieError } from '../core/errors.js';
+import type { ArtifactStore } from '../data/artifact-store.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 import {
   RUN_STATUSES,
   type Database,
@@ -34,7 +35,7 @@ export interface Run {
   startTime: number;
   endTime: number | null;
   parentRunId: string | null;
-  /** `file://` URL of the run's artifact folder. */
+  /** URI of the run's artifact folder: `file://…` or `s3://…`. */
   artifactUri: string;
   lifecycle: Lifecycle;
   ownerPid: number | null;
@@ -121,7 +122,7 @@ async function runsByIds(db: Kysely<Database>, ids: readonly string[]): Promise<
 
 export async function createRun(
   db: Kysely<Database>,
-  artifactRoot: string,
+  artifacts: ArtifactStore,
   { experimentId, name, parentRunId, tags = {}, startTime }: CreateRunOptions,
 ): Promise<Run> {
   const experiment = await getExperimentRow(db, experimentId);
@@ -151,7 +152,7 @@ export async function createRun(
         start_time: start,
         end_time: null,
         parent_run_id: parentRunId ?? null,
-        artifact_uri: runArtifactUri(artifactRoot, experimentId, id),
+        artifact_uri: runArtifactUri(artifacts, experimentId, id),
         owner_pid: process.pid,
         hostname: os.hostname(),
         heartbeat_at: Date.now(),
@@ -178,7 +179,7 @@ export async function endRun(
   endTime = Date.now(),
 ): Promise<void> {
   if (!RUN_STATUSES.includes(status) || status === ('RUNNING' as RunStatus))
-    invalid(`a run ends FINISHED, FAILED or KILLED, got '${status}'`);
+    invalid(`a run ends FINISHED, FAILED or KILLED, got '${excerpt(status)}'`);
   checkTimestamp(endTime);
   await db.transaction().execute(async (trx) => {
     await touchActiveRun(trx, runId, 'status changes');

@@ -1,4 +1,4 @@
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 
 // Limits as MLflow's: keys 250 characters, param values 6000, tag values 8000.
 export const MAX_KEY = 250;
@@ -18,13 +18,13 @@ export function checkKey(kind: string, key: string): void {
     );
   if (!KEY_PATTERN.test(key) || key.split('/').includes('..') || key.startsWith('/'))
     invalid(
-      `${kind} key '${key}' should hold only letters, digits, '_', '-', '.', '/', ':' and spaces`,
+      `${kind} key '${excerpt(key)}' should hold only letters, digits, '_', '-', '.', '/', ':' and spaces`,
     );
 }
 
 export function checkValue(kind: string, key: string, value: string, max: number): void {
   if (value.length > max)
-    invalid(`${kind} '${key}' is ${value.length} characters; the limit is ${max}`);
+    invalid(`${kind} '${excerpt(key)}' is ${value.length} characters; the limit is ${max}`);
 }
 
 /** An experiment name, trimmed. */

@@ -1,5 +1,5 @@
-import path from 'node:path';
 import type { Kysely } from 'kysely';
+import { localArtifactStore, type ArtifactStore } from '../data/artifact-store.js';
 import type { Database, RunStatus } from '../data/tables.js';
 import {
   createExperiment,
@@ -13,7 +13,14 @@ import {
   type Experiment,
   type ListExperimentsOptions,
 } from './experiments.js';
-import { listArtifacts, logArtifact, runArtifactDir, type ArtifactEntry } from './run-artifacts.js';
+import {
+  listArtifacts,
+  logArtifact,
+  readArtifact,
+  runArtifactDir,
+  uploadRunArtifacts,
+  type ArtifactEntry,
+} from './run-artifacts.js';
 import {
   getMetricHistory,
   logMetric,
@@ -63,7 +70,7 @@ export type {
  * import { openDatabase } from './data/database.js';
  * import { createTrackingStore } from './tracking/tracking-store.js';
  * const { db } = await openDatabase('.menagerie/menagerie.db');
- * const store = createTrackingStore({ db, artifactRoot: '.menagerie/artifacts' });
+ * const store = createTrackingStore({ db, artifactRoot: '.menagerie/artifacts' }); // or { db, artifacts }
  * const experiment = await store.getOrCreateExperiment('faces');
  * const run = await store.createRun({ experimentId: experiment.id, tags: { team: 'x' } });
  * await store.logParams(run.id, { optimizer: 'adam', lr: 0.001 });
@@ -129,16 +136,28 @@ export interface TrackingStore {
   logArtifact(runId: string, localPath: string, artifactPath?: string): Promise<string>;
   /** The entries of one artifact folder (the root by default), not recursive. */
   listArtifacts(runId: string, artifactPath?: string): Promise<ArtifactEntry[]>;
-  /** Local folder of the run's artifacts. */
+  /** One artifact file's bytes (`model/confusion_matrix.png`), or null when missing. */
+  readArtifact(runId: string, artifactPath: string): Promise<Buffer | null>;
+  /**
+   * A local folder of the run's artifacts, up to date with the store: the folder itself
+   * on a local store, a read-through cache copy on a remote one. Whoever writes into it
+   * calls `uploadArtifacts` afterwards (at each checkpoint, at the end).
+   */
   artifactPath(runId: string): Promise<string>;
+  /** Sends what was written into `artifactPath(runId)` to the artifact store. */
+  uploadArtifacts(runId: string): Promise<void>;
 }
 
-export function createTrackingStore(options: {
-  db: Kysely<Database>;
-  artifactRoot: string;
-}): TrackingStore {
+export function createTrackingStore(
+  options: { db: Kysely<Database> } & (
+    | { artifacts: ArtifactStore }
+    /** Shorthand for a local store of `file://` folders under this root. */
+    | { artifactRoot: string }
+  ),
+): TrackingStore {
   const { db } = options;
-  const artifactRoot = path.resolve(options.artifactRoot);
+  const artifacts =
+    'artifacts' in options ? options.artifacts : localArtifactStore(options.artifactRoot);
   return {
     createExperiment: (name, details) => createExperiment(db, name, details),
     getExperiment: (id) => getExperiment(db, id),
@@ -149,7 +168,7 @@ export function createTrackingStore(options: {
     restoreExperiment: (id) => setExperimentLifecycle(db, id, 'active'),
     setExperimentTag: (id, key, value) => setExperimentTag(db, id, key, value),
 
-    createRun: (run) => createRun(db, artifactRoot, run),
+    createRun: (run) => createRun(db, artifacts, run),
     getRun: (runId) => getRun(db, runId),
     logParams: (runId, params) => logParams(db, runId, params),
     logMetric: (runId, key, value, step, timestamp) =>
@@ -167,8 +186,10 @@ export function createTrackingStore(options: {
     searchRuns: (search) => searchRuns(db, search),
 
     logArtifact: (runId, localPath, artifactPath) =>
-      logArtifact(db, runId, localPath, artifactPath),
-    listArtifacts: (runId, artifactPath) => listArtifacts(db, runId, artifactPath),
-    artifactPath: (runId) => runArtifactDir(db, runId),
+      logArtifact(db, artifacts, runId, localPath, artifactPath),
+    listArtifacts: (runId, artifactPath) => listArtifacts(db, artifacts, runId, artifactPath),
+    readArtifact: (runId, artifactPath) => readArtifact(db, artifacts, runId, artifactPath),
+    artifactPath: (runId) => runArtifactDir(db, artifacts, runId),
+    uploadArtifacts: (runId) => uploadRunArtifacts(db, artifacts, runId),
   };
 }

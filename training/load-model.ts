@@ -1,4 +1,5 @@
 import type * as TfNode from '@tensorflow/tfjs-node';
+import { localArtifactFolder, type ArtifactStore } from '../data/artifact-store.js';
 import { MenagerieError } from '../core/errors.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import type { ModelArtifactManifest, ModelPlugin } from '../plugin-api/plugin.js';
@@ -14,16 +15,20 @@ export interface LoadedModel {
 /**
  * Loads a saved model through the plugin that built it (its `load` hook when it has one,
  * else the tfjs artifact loader) and checks it answers one input of its spec's shape, so a
- * model that cannot serve is found out here, not at the first request.
+ * model that cannot serve is found out here, not at the first request. `location` is a
+ * folder, a `file://` URI or a remote artifact URI (`s3://…`, fetched through `artifacts`'
+ * read-through cache).
  *
  * ```ts
- * const { model, manifest } = await loadModelThroughPlugin(workspace.plugins, 'runs/abc/model');
+ * const { model, manifest } = await loadModelThroughPlugin(workspace.plugins, version.source, workspace.artifacts);
  * ```
  */
 export async function loadModelThroughPlugin(
   plugins: PluginRegistry,
-  dir: string,
+  location: string,
+  artifacts?: ArtifactStore,
 ): Promise<LoadedModel> {
+  const dir = await localArtifactFolder(location, artifacts);
   const manifest = await readModelArtifactManifest(dir);
   const plugin = plugins.get('model', manifest.plugin);
   const tf = await loadTensorflow();

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import sharp from 'sharp';
 import { countImages } from '../../data/image-catalog.js';
 import { loadTensorflow, tensorflowVersion } from '../../tf/tensorflow.js';
-import { sweepOrphanBlobs } from '../../data/ingest/ingest.js';
 import { openWorkspace, type Workspace } from '../workspace.js';
 
 interface Check {
@@ -39,7 +38,10 @@ export function registerDoctor(program: Command): void {
       let workspace: Workspace | undefined;
       await check('database', async () => {
         workspace = await openWorkspace(command.optsWithGlobals());
-        return `${workspace.database.file}, schema ${workspace.database.schemaVersion}`;
+        const { engine, location, schemaVersion } = workspace.database;
+        const name = engine.backend === 'postgres' ? 'PostgreSQL' : 'SQLite';
+        const vectors = engine.vectors ?? 'no vector extension';
+        return `${name} ${engine.version.split(' ')[0]}, ${vectors}: ${location}, schema ${schemaVersion}`;
       });
       if (workspace) {
         const ws = workspace;
@@ -68,21 +70,5 @@ export function registerDoctor(program: Command): void {
       for (const c of checks)
         console.log(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(11)} ${c.detail}`);
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
-    });
-}
-
-export function registerGc(program: Command): void {
-  program
-    .command('gc')
-    .description('delete blobs no image refers to (what an interrupted ingest can leave)')
-    .action(async (_opts, command: Command) => {
-      const workspace = await openWorkspace(command.optsWithGlobals());
-      try {
-        // A minute's grace: a concurrent ingest commits its rows within that.
-        const swept = await sweepOrphanBlobs(workspace, Date.now() - 60_000);
-        console.log(`deleted ${swept} unreferenced blobs`);
-      } finally {
-        await workspace.close();
-      }
     });
 }

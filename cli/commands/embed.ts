@@ -41,6 +41,7 @@ export function registerEmbed(program: Command): void {
               loadServedModel(
                 await registry.getModelVersion(ref.name, ref.version),
                 workspace.plugins,
+                workspace.artifacts,
               ),
           },
           ref,

@@ -152,6 +152,7 @@ export function registerModels(program: Command): void {
               ...common,
               dir: opts.source,
               runId: opts.run ?? null,
+              artifacts: workspace.artifacts,
             })
           : await registerRunModel(registry, workspace.tracking, workspace.plugins, {
               ...common,

@@ -1,16 +1,18 @@
 import { sql, type Kysely } from 'kysely';
+import { autoId, columnTypes } from './dialect.js';
 
 // Frozen in time: imports nothing from the app, whatever the tables become later.
 export async function up(db: Kysely<any>): Promise<void> {
+  const t = columnTypes(db);
   await db.schema
     .createTable('labels')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('name', 'text', (c) => c.notNull().unique())
-    .addColumn('created_at', 'integer', (c) => c.notNull())
+    .addColumn('created_at', t.millis, (c) => c.notNull())
     .execute();
   await db.schema
     .createTable('images')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('sha256', 'text', (c) => c.notNull().unique())
     .addColumn('uri', 'text', (c) => c.notNull())
     .addColumn('label_id', 'integer', (c) => c.notNull().references('labels.id'))
@@ -20,7 +22,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('format', 'text', (c) => c.notNull())
     .addColumn('bytes', 'integer', (c) => c.notNull())
     .addColumn('source_path', 'text')
-    .addColumn('added_at', 'integer', (c) => c.notNull())
+    .addColumn('added_at', t.millis, (c) => c.notNull())
     .execute();
   // Paging by (label, split) walks id order; the second index serves split-only filters.
   await db.schema

@@ -1,10 +1,12 @@
 import { sql, type Kysely } from 'kysely';
+import { autoId, columnTypes } from './dialect.js';
 
 // Frozen in time: imports nothing from the app, whatever the tables become later.
 export async function up(db: Kysely<any>): Promise<void> {
+  const t = columnTypes(db);
   await db.schema
     .createTable('experiments')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('description', 'text')
     .addColumn('lifecycle', 'text', (c) =>
@@ -13,8 +15,8 @@ export async function up(db: Kysely<any>): Promise<void> {
         .defaultTo('active')
         .check(sql`lifecycle in ('active', 'deleted')`),
     )
-    .addColumn('created_at', 'integer', (c) => c.notNull())
-    .addColumn('updated_at', 'integer', (c) => c.notNull())
+    .addColumn('created_at', t.millis, (c) => c.notNull())
+    .addColumn('updated_at', t.millis, (c) => c.notNull())
     .execute();
   await db.schema
     .createTable('experiment_tags')
@@ -36,8 +38,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('status', 'text', (c) =>
       c.notNull().check(sql`status in ('RUNNING', 'FINISHED', 'FAILED', 'KILLED')`),
     )
-    .addColumn('start_time', 'integer', (c) => c.notNull())
-    .addColumn('end_time', 'integer')
+    .addColumn('start_time', t.millis, (c) => c.notNull())
+    .addColumn('end_time', t.millis)
     .addColumn('parent_run_id', 'text', (c) => c.references('runs.id').onDelete('set null'))
     .addColumn('artifact_uri', 'text', (c) => c.notNull())
     .addColumn('lifecycle', 'text', (c) =>
@@ -49,7 +51,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     // Who owns a RUNNING run, so a later start can tell a crashed owner from a live one.
     .addColumn('owner_pid', 'integer')
     .addColumn('hostname', 'text')
-    .addColumn('heartbeat_at', 'integer')
+    .addColumn('heartbeat_at', t.millis)
     .execute();
   await db.schema
     .createIndex('runs_experiment_start')
@@ -68,12 +70,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Full history. SQLite has no NaN (it binds NaN as NULL), so a null value means NaN.
   await db.schema
     .createTable('metrics')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('run_id', 'text', (c) => c.notNull().references('runs.id').onDelete('cascade'))
     .addColumn('key', 'text', (c) => c.notNull())
-    .addColumn('value', 'real')
-    .addColumn('step', 'integer', (c) => c.notNull())
-    .addColumn('timestamp', 'integer', (c) => c.notNull())
+    .addColumn('value', t.double)
+    .addColumn('step', t.int64, (c) => c.notNull())
+    .addColumn('timestamp', t.millis, (c) => c.notNull())
     .execute();
   await db.schema
     .createIndex('metrics_run_key_step')
@@ -86,9 +88,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('latest_metrics')
     .addColumn('run_id', 'text', (c) => c.notNull().references('runs.id').onDelete('cascade'))
     .addColumn('key', 'text', (c) => c.notNull())
-    .addColumn('value', 'real')
-    .addColumn('step', 'integer', (c) => c.notNull())
-    .addColumn('timestamp', 'integer', (c) => c.notNull())
+    .addColumn('value', t.double)
+    .addColumn('step', t.int64, (c) => c.notNull())
+    .addColumn('timestamp', t.millis, (c) => c.notNull())
     .addPrimaryKeyConstraint('latest_metrics_pk', ['run_id', 'key'])
     .execute();
   await db.schema

@@ -1,16 +1,18 @@
 import { sql, type Kysely } from 'kysely';
+import { autoId, columnTypes } from './dialect.js';
 
 // Frozen in time: imports nothing from the app, whatever the tables become later.
 export async function up(db: Kysely<any>): Promise<void> {
+  const t = columnTypes(db);
   await db.schema
     .createTable('registered_models')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .addColumn('description', 'text')
     // Highest version number ever issued: numbers of deleted versions are never reused.
     .addColumn('last_version', 'integer', (c) => c.notNull().defaultTo(0))
-    .addColumn('created_at', 'integer', (c) => c.notNull())
-    .addColumn('updated_at', 'integer', (c) => c.notNull())
+    .addColumn('created_at', t.millis, (c) => c.notNull())
+    .addColumn('updated_at', t.millis, (c) => c.notNull())
     .execute();
   await db.schema
     .createTable('registered_model_tags')
@@ -23,7 +25,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema
     .createTable('model_versions')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('model_id', 'integer', (c) =>
       c.notNull().references('registered_models.id').onDelete('cascade'),
     )
@@ -47,8 +49,8 @@ export async function up(db: Kysely<any>): Promise<void> {
         .check(sql`stage in ('None', 'Staging', 'Production', 'Archived')`),
     )
     .addColumn('description', 'text')
-    .addColumn('created_at', 'integer', (c) => c.notNull())
-    .addColumn('updated_at', 'integer', (c) => c.notNull())
+    .addColumn('created_at', t.millis, (c) => c.notNull())
+    .addColumn('updated_at', t.millis, (c) => c.notNull())
     .addColumn('created_by', 'text')
     .addUniqueConstraint('model_versions_model_version', ['model_id', 'version'])
     .execute();
@@ -72,7 +74,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('model_id', 'integer', (c) => c.notNull())
     .addColumn('alias', 'text', (c) => c.notNull())
     .addColumn('version', 'integer', (c) => c.notNull())
-    .addColumn('updated_at', 'integer', (c) => c.notNull())
+    .addColumn('updated_at', t.millis, (c) => c.notNull())
     .addPrimaryKeyConstraint('model_aliases_pk', ['model_id', 'alias'])
     .addForeignKeyConstraint(
       'model_aliases_version_fk',
@@ -86,7 +88,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   // (a promotion moves an alias and two stages) share a change_id.
   await db.schema
     .createTable('stage_transitions')
-    .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', 'integer', autoId(db))
     .addColumn('change_id', 'text', (c) => c.notNull())
     .addColumn('model_id', 'integer', (c) =>
       c.notNull().references('registered_models.id').onDelete('cascade'),
@@ -100,7 +102,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('alias', 'text')
     .addColumn('previous_version', 'integer')
     .addColumn('user', 'text', (c) => c.notNull())
-    .addColumn('at', 'integer', (c) => c.notNull())
+    .addColumn('at', t.millis, (c) => c.notNull())
     .addColumn('comment', 'text')
     .execute();
   await db.schema

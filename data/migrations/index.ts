@@ -4,6 +4,10 @@ import * as tracking from './0002-tracking.js';
 import * as registry from './0003-registry.js';
 import * as embeddings from './0004-embeddings.js';
 import * as predictions from './0005-predictions.js';
+import * as vectorSpaces from './0006-vector-spaces.js';
+import * as uploadRetention from './0007-upload-retention.js';
+
+// How to write one that runs on SQLite and PostgreSQL alike: README.md in this folder.
 
 /**
  * Every migration, in order. Names sort in application order; a released name never
@@ -15,4 +19,6 @@ export const migrations: Record<string, Migration> = {
   '0003-registry': registry,
   '0004-embeddings': embeddings,
   '0005-predictions': predictions,
+  '0006-vector-spaces': vectorSpaces,
+  '0007-upload-retention': uploadRetention,
 };

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { localArtifactStore } from '../../data/artifact-store.js';
 import { notFound } from '../../data/blob-store.js';
 import { MenagerieError } from '../../core/errors.js';
 import { definePlugin, type StoragePlugin } from '../../plugin-api/plugin.js';
@@ -79,6 +80,7 @@ export function localFsStorage(options: { folder?: string } = {}): StoragePlugin
         },
       };
     },
+    createArtifactStore: ({ dataDir }) => localArtifactStore(path.resolve(dataDir, 'artifacts')),
   });
 }
 

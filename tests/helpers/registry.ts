@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import { isMenagerieError, type ErrorCode } from '../../core/errors.js';
 import { openDatabase, type OpenDatabase } from '../../data/database.js';
+import type { DatabaseBackend } from './backends.js';
 import type { ModelStage } from '../../data/tables.js';
 import {
   createModelRegistry,
@@ -37,12 +38,15 @@ export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Pr
 
 let clock = 1_700_000_000_000;
 
-/** A registry on a fresh in-memory database, user 'tester', a clock that ticks per call. */
-export async function openMemoryRegistry(): Promise<{
+/**
+ * A registry on a fresh database (in-memory SQLite, or `backend`'s), user 'tester', a clock
+ * that ticks per call.
+ */
+export async function openMemoryRegistry(backend?: DatabaseBackend): Promise<{
   database: OpenDatabase;
   registry: ModelRegistry;
 }> {
-  const database = await openDatabase(':memory:');
+  const database = backend ? await backend.open() : await openDatabase(':memory:');
   return {
     database,
     registry: createModelRegistry({ db: database.db, user: 'tester', now: () => ++clock }),

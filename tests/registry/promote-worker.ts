@@ -1,6 +1,7 @@
 // Child process for the concurrency test: promotes random versions on a shared database
-// file and checks, after each promotion, that exactly one version is in Production and
+// (a SQLite file or a PostgreSQL URL) and checks, after each promotion, that exactly one version is in Production and
 // that it carries the champion alias. Prints one JSON line: { promotions, violations }.
+import { sql } from 'kysely';
 import { openDatabase } from '../../data/database.js';
 import { createModelRegistry } from '../../registry/model-registry.js';
 
@@ -17,15 +18,19 @@ const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 *
 
 const database = await openDatabase(file, { busyTimeoutMs: 20_000 });
 const registry = createModelRegistry({ db: database.db, user: `worker-${seedArg}` });
-const check = database.sqlite.prepare(`
-  select
-    (select count(*) from model_versions v join registered_models m on m.id = v.model_id
-      where m.name = @name and v.stage = 'Production') as production,
-    (select a.version from model_aliases a join registered_models m on m.id = a.model_id
-      where m.name = @name and a.alias = 'champion') as champion,
-    (select v.stage from model_aliases a join registered_models m on m.id = a.model_id
-      join model_versions v on v.model_id = a.model_id and v.version = a.version
-      where m.name = @name and a.alias = 'champion') as championStage`);
+// One statement, so one snapshot of the registry on either backend.
+const check = async () =>
+  (
+    await sql<{ production: number; champion: number | null; championStage: string | null }>`
+    select
+      (select count(*) from model_versions v join registered_models m on m.id = v.model_id
+        where m.name = ${name} and v.stage = 'Production') as production,
+      (select a.version from model_aliases a join registered_models m on m.id = a.model_id
+        where m.name = ${name} and a.alias = 'champion') as champion,
+      (select v.stage from model_aliases a join registered_models m on m.id = a.model_id
+        join model_versions v on v.model_id = a.model_id and v.version = a.version
+        where m.name = ${name} and a.alias = 'champion') as "championStage"`.execute(database.db)
+  ).rows[0]!;
 const violations: string[] = [];
 let promotions = 0;
 for (let i = 0; i < Number(roundsArg); i++) {
@@ -33,12 +38,12 @@ for (let i = 0; i < Number(roundsArg); i++) {
     comment: `round ${i}`,
   });
   promotions++;
-  const state = check.get({ name }) as {
-    production: number;
-    champion: number | null;
-    championStage: string | null;
-  };
-  if (state.production !== 1 || state.champion === null || state.championStage !== 'Production')
+  const state = await check();
+  if (
+    Number(state.production) !== 1 ||
+    state.champion === null ||
+    state.championStage !== 'Production'
+  )
     violations.push(JSON.stringify(state));
 }
 await database.close();

@@ -1,5 +1,6 @@
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import SqliteDatabase from 'better-sqlite3';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../data/tables.js';
 import { parseRunFilter, parseRunOrder, runFilterExpression } from '../../tracking/run-filter.js';
@@ -40,7 +41,7 @@ describe('parseRunFilter', () => {
     const compiled = db
       .selectFrom('runs')
       .select('runs.id')
-      .where((eb) => runFilterExpression(eb, filter))
+      .where((eb) => runFilterExpression(eb, filter, 'sqlite'))
       .compile();
     expect(compiled.sql).not.toMatch(/drop|'/i);
     expect(compiled.sql).toMatch(/glob \?/);
@@ -52,6 +53,21 @@ describe('parseRunFilter', () => {
       'm',
       -0.001,
     ]);
+    void db.destroy();
+  });
+
+  it('gives PostgreSQL the case-sensitive LIKE, with no escape character, as SQLite GLOB means', () => {
+    // Compiling needs no connection: the pool never connects.
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool() }) });
+    const filter = parseRunFilter("params.o LIKE 'A%' AND tags.t ILIKE '%x_'")!;
+    const compiled = db
+      .selectFrom('runs')
+      .select('runs.id')
+      .where((eb) => runFilterExpression(eb, filter, 'postgres'))
+      .compile();
+    expect(compiled.sql).toMatch(/"value" like \$2 escape ''/);
+    expect(compiled.sql).toMatch(/"value" ilike \$4 escape ''/);
+    expect(compiled.parameters).toEqual(['o', 'A%', 't', '%x_']);
     void db.destroy();
   });
 

@@ -86,6 +86,11 @@ describe('menagerie experiments and runs', () => {
     expect(bad.stderr).toMatch(
       /error RUN_FILTER_INVALID: invalid filter at column 20 .*unterminated string/,
     );
+    const orders = Array.from({ length: 1000 }, (_, i) => ['--order-by', `metrics.m${i}`]).flat();
+    const tooMany = cli('runs', 'list', ...orders);
+    expect(tooMany.code).toBe(1);
+    expect(tooMany.stderr).toMatch(/^error RUN_FILTER_INVALID: .*at most 20 order-by clauses/m);
+    expect(tooMany.stderr).not.toMatch(/^\s+at /m);
     const unknown = cli('runs', 'show', 'f'.repeat(32));
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/error RUN_NOT_FOUND/);
