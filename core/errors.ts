@@ -1,5 +1,5 @@
 /** An HTTP status an error can decide. */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 429 | 500 | 503;
 
 export interface ErrorSpec {
   /**
@@ -41,6 +41,20 @@ export const ERRORS = {
   DB_MIGRATION_FAILED: {
     status: 500,
     summary: 'A schema migration failed; its transaction was rolled back.',
+  },
+  DB_UNAVAILABLE: {
+    status: 503,
+    summary:
+      'The PostgreSQL server named by the database URL cannot be reached or refused the login.',
+  },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    summary:
+      'The object store (S3) cannot be reached, refused the credentials, or has no such bucket.',
+  },
+  STORE_COPY_MISMATCH: {
+    status: 500,
+    summary: 'After `migrate-store`, a count or a sha256 in the target differs from the source.',
   },
   BLOB_NOT_FOUND: {
     status: 404,
@@ -142,11 +156,26 @@ export const ERRORS = {
   QUERY_TOO_COMPLEX: {
     status: 400,
     summary:
-      "The query's estimated cost (fields times requested page sizes) is over the server's limit.",
+      "The query's estimated cost (every field and alias, times page sizes) is over the server's limit, or it has too many aliases, tokens or directives.",
+  },
+  REQUEST_TIMEOUT: {
+    status: 503,
+    summary: "A query ran past the server's deadline (default 1 s) and was stopped.",
+  },
+  RATE_LIMITED: {
+    status: 429,
+    summary:
+      'A client without a token sent more predictions than the server allows per minute, or more requests or predictions at once.',
+  },
+  WEBSOCKET_LIMIT: {
+    status: 503,
+    summary:
+      'The server already holds as many WebSocket connections as it allows (default 1,000); the new one is closed 4503.',
   },
   UPLOAD_TOO_LARGE: {
     status: 413,
-    summary: 'An uploaded file is larger than the upload size cap (default 10 MB).',
+    summary:
+      'An uploaded file is larger than the upload size cap (default 10 MB), or the request announces more bytes than any upload may be.',
   },
   UPLOAD_TOO_MANY_FILES: {
     status: 413,
@@ -155,7 +184,7 @@ export const ERRORS = {
   UPLOAD_INVALID: {
     status: 400,
     summary:
-      'A multipart request does not follow the GraphQL multipart spec: a file part missing or misnamed.',
+      'A multipart request does not follow the GraphQL multipart spec: no boundary, a malformed part header, a file part missing or misnamed.',
   },
   INTERNAL_SERVER_ERROR: {
     status: 500,
@@ -341,6 +370,11 @@ export const ERRORS = {
     status: 404,
     summary: 'Feedback names a prediction id this server never recorded.',
   },
+  PREDICTION_UPLOAD_EXPIRED: {
+    status: 410,
+    summary:
+      'Feedback names a prediction whose upload is no longer kept: past the retention limit, or served read-only.',
+  },
 } as const satisfies Readonly<Record<string, ErrorSpec>>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -361,6 +395,33 @@ export class MenagerieError extends Error {
     this.code = code;
   }
 }
+
+/** Longest client input an error message repeats; the rest is counted, not echoed. */
+export const MAX_ECHOED_INPUT = 80;
+
+/**
+ * Client input as an error message may quote it: at most `max` characters, control
+ * characters escaped, the length of what was left out said. Every message that echoes
+ * input goes through this, so a 100,000-character label never comes back whole.
+ *
+ * ```ts
+ * excerpt('x'.repeat(100_000)); // 'xxxxxxxx…xxx… (100,000 characters)', 80 x's shown
+ * throw new MenagerieError('LABEL_INVALID', `label '${excerpt(raw)}' is too long`);
+ * ```
+ */
+export function excerpt(input: unknown, max = MAX_ECHOED_INPUT): string {
+  const text = typeof input === 'string' ? input : String(input);
+  const shown = (text.length <= max ? text : text.slice(0, max)).replace(
+    CONTROL_CHARACTER,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return text.length <= max
+    ? shown
+    : `${shown}… (${text.length.toLocaleString('en-US')} characters)`;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/g;
 
 export function isMenagerieError(error: unknown, code?: ErrorCode): error is MenagerieError {
   return error instanceof MenagerieError && (code === undefined || error.code === code);

@@ -13,6 +13,7 @@ export const DEFAULT_MAX_PIXELS = 40_000_000;
 
 export interface ImageInfo {
   format: string;
+  /** As displayed: after the EXIF orientation, if any. */
   width: number;
   height: number;
 }
@@ -82,8 +83,10 @@ export async function sniffImage(
       `format ${format} is not supported (expected ${allowed})`,
     );
   }
-  const width = meta.width ?? 0;
-  const height = meta.height ?? 0;
+  // As displayed: EXIF orientations 5–8 turn the stored pixels a quarter, so a phone photo
+  // stored 4032×3024 is 3024×4032 upright, as its thumbnail (and training) shows it.
+  const width = meta.autoOrient?.width ?? meta.width ?? 0;
+  const height = meta.autoOrient?.height ?? meta.height ?? 0;
   if (width * height > maxPixels) {
     throw new MenagerieError(
       'IMAGE_TOO_LARGE',

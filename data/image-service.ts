@@ -202,7 +202,8 @@ export function createImageService(
             db
               .selectFrom('predictions')
               .select('blob_uri as uri')
-              .where('blob_uri', '=', image.uri),
+              .where('blob_uri', '=', image.uri)
+              .$narrowType<{ uri: string }>(),
           )
           .executeTakeFirst();
         if (!stillNamed) await deps.blobs.delete(image.uri);

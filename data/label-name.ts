@@ -1,4 +1,4 @@
-import { MenagerieError } from '../core/errors.js';
+import { excerpt, MenagerieError } from '../core/errors.js';
 
 const MAX_LENGTH = 64;
 
@@ -17,7 +17,8 @@ export function normaliseLabel(raw: string): string {
   if (name.length === 0 || name.length > MAX_LENGTH) {
     throw new MenagerieError(
       'LABEL_INVALID',
-      `label '${raw}' should have 1 to ${MAX_LENGTH} letters or digits once normalised, got '${name}'`,
+      `label '${excerpt(raw)}' should have 1 to ${MAX_LENGTH} letters or digits once normalised, ` +
+        `got '${excerpt(name)}'`,
     );
   }
   return name;
@@ -34,7 +35,7 @@ export function parseLabelMap(entries: readonly string[]): Map<string, string> {
     if (eq <= 0 || eq === entry.length - 1) {
       throw new MenagerieError(
         'LABEL_INVALID',
-        `label map entry should be from=to, got '${entry}'`,
+        `label map entry should be from=to, got '${excerpt(entry)}'`,
       );
     }
     map.set(normaliseLabel(entry.slice(0, eq)), normaliseLabel(entry.slice(eq + 1)));

@@ -2,11 +2,31 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
+import { excerpt, MenagerieError } from '../core/errors.js';
 import type { CatalogImage } from './image-catalog.js';
 
 /** The only sizes made, so a client cannot fill the disk with one thumbnail per pixel. */
 export const THUMBNAIL_SIZES = [64, 128, 256, 512] as const;
 export const DEFAULT_THUMBNAIL_SIZE = 128;
+
+/**
+ * A thumbnail size a client asked for, as a number: a whole number from 1 to the largest
+ * size (it is then rounded up to the next allowed one). Throws BAD_USER_INPUT, saying the
+ * range, for anything else (`-5`, `0`, `abc`, `1.5`, `513`).
+ */
+export function parseThumbnailSize(requested: unknown): number {
+  const text = String(requested);
+  const size = /^\d{1,6}$/.test(text) ? Number(text) : Number.NaN;
+  const largest = THUMBNAIL_SIZES.at(-1)!;
+  if (!(size >= 1 && size <= largest)) {
+    throw new MenagerieError(
+      'BAD_USER_INPUT',
+      `size should be a whole number from 1 to ${largest} (thumbnails come in ` +
+        `${THUMBNAIL_SIZES.join(', ')}), got '${excerpt(text)}'`,
+    );
+  }
+  return size;
+}
 
 /** The smallest allowed size at least `requested` (the largest when none is). */
 export function clampThumbnailSize(requested: number): number {
@@ -30,6 +50,8 @@ export interface ThumbnailCache {
 export function createThumbnailCache(options: {
   folder: string;
   read: (image: CatalogImage) => Promise<Buffer>;
+  /** Told whether each request was served from disk (`hit`) or made (`miss`), for metrics. */
+  onLookup?: (result: 'hit' | 'miss') => void;
 }): ThumbnailCache {
   const making = new Map<string, Promise<Buffer>>();
   const make = async (image: CatalogImage, size: number, file: string): Promise<Buffer> => {
@@ -56,6 +78,7 @@ export function createThumbnailCache(options: {
         `${image.sha256}-${size}.webp`,
       );
       const cached = await fs.readFile(file).catch(() => null);
+      options.onLookup?.(cached ? 'hit' : 'miss');
       if (cached) return cached;
       const key = `${image.sha256}-${size}`;
       let pending = making.get(key);

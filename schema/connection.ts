@@ -1,4 +1,5 @@
 import { Field, Int, ObjectType, type ClassType } from 'type-graphql';
+import { MenagerieError } from '../core/errors.js';
 
 @ObjectType({ description: 'Relay-style paging state.' })
 export class PageInfo {
@@ -68,4 +69,17 @@ export function toConnection<TRow, TNode>(
     pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null },
     totalCount: page.totalCount,
   };
+}
+
+/** The largest page a connection field returns (`first`). */
+export const MAX_PAGE_SIZE = 1000;
+
+/** Refuses a page size outside 1–1000 with BAD_USER_INPUT, the range in the message. */
+export function checkPageSize(first: number, argument = 'first'): number {
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE)
+    throw new MenagerieError(
+      'BAD_USER_INPUT',
+      `${argument} should be 1 to ${MAX_PAGE_SIZE}, got ${first}`,
+    );
+  return first;
 }

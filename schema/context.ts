@@ -1,7 +1,7 @@
 import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
 import type { CatalogImage } from '../data/image-catalog.js';
-import type { ImageService, LabelSummary } from '../data/image-service.js';
+import type { ImageService, ImageStats, LabelSummary } from '../data/image-service.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import type { RunProgressUpdate } from '../jobs/run-progress.js';
@@ -10,6 +10,7 @@ import type { ModelServing } from '../serving/model-serving.js';
 import type { PredictionService } from '../serving/prediction-service.js';
 import type { IngestService } from '../jobs/ingest-service.js';
 import type { JobRunner } from '../jobs/job-runner.js';
+import type { Deadline } from '../core/deadline.js';
 import type { EventHub } from '../core/event-hub.js';
 
 /** Token roles, each allowed what the ones before it are: read < write < admin. */
@@ -56,16 +57,27 @@ export interface GraphQLContext {
   requestId: string;
   /** Per-request caches, so a page of 1,000 images reads the labels once. */
   loaders: RequestLoaders;
+  /**
+   * When a query must be answered by: past it, resolvers are not started and the request
+   * answers REQUEST_TIMEOUT (server/query-deadline.ts). A long resolver may watch
+   * `deadline.signal`. Absent: no deadline.
+   */
+  deadline?: Deadline;
 }
 
+/** Work a request does at most once, however many fields (or aliases) ask for it. */
 export interface RequestLoaders {
   labelsById(): Promise<Map<number, LabelSummary>>;
+  /** Three scans of `images`: asked for by 10 aliases, done once. */
+  imageStats(): Promise<ImageStats>;
 }
 
 export function createRequestLoaders(services: MenagerieServices): RequestLoaders {
   let labels: Promise<Map<number, LabelSummary>> | undefined;
+  let stats: Promise<ImageStats> | undefined;
   return {
     labelsById: () =>
       (labels ??= services.images.labels().then((all) => new Map(all.map((l) => [l.id, l])))),
+    imageStats: () => (stats ??= services.images.stats()),
   };
 }

@@ -7,13 +7,15 @@ import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/dis
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { GraphQLSchema } from 'graphql';
-import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
 import type { ClassType, NonEmptyArray } from 'type-graphql';
+import type { ArtifactStore } from '../data/artifact-store.js';
 import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
-import { isMenagerieError } from '../core/errors.js';
+import { isMenagerieError, MenagerieError } from '../core/errors.js';
+import { createDeadline } from '../core/deadline.js';
 import { createImageService } from '../data/image-service.js';
 import { createThumbnailCache } from '../data/thumbnail-cache.js';
+import { createUploadKeeper, type UploadRetention } from '../data/upload-retention.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { createModelRegistry } from '../registry/model-registry.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
@@ -38,15 +40,49 @@ import { createIngestService, parseIngestRoots } from '../jobs/ingest-service.js
 import { createJobRunner, type JobConfig } from '../jobs/job-runner.js';
 import { runArtifactRoutes } from './run-artifact-routes.js';
 import { playgroundRoutes, type PlaygroundOptions } from './playground.js';
-import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './query-limits.js';
+import { noIntrospection } from './introspection.js';
+import { createServerMetrics } from './metrics.js';
+import { multipartUploads, uploadStatusPlugin } from './multipart.js';
+import {
+  anonymousLimiter,
+  DEFAULT_ANONYMOUS_LIMITS,
+  type AnonymousLimits,
+} from './anonymous-limits.js';
+import { deadlinePlugin, enforceDeadlines } from './query-deadline.js';
+import {
+  DEFAULT_QUERY_LIMITS,
+  queryLimitRules,
+  refuseLongQueries,
+  type QueryLimits,
+} from './query-limits.js';
 import { queryLimitsPlugin } from './query-limits-plugin.js';
 import { jsonLogger, requestLogging, requestStore, type Logger } from './request-log.js';
 import { requestLogPlugin } from './request-log-plugin.js';
-import { createSubscriptionServer } from './websocket.js';
+import {
+  createSubscriptionServer,
+  DEFAULT_WEBSOCKET_LIMITS,
+  type WebSocketLimits,
+} from './websocket.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024;
 export const DEFAULT_MAX_FILES = 10;
+
+/** Node's HTTP server timeouts, in milliseconds; a request past them is answered 408 and closed. */
+export interface HttpTimeouts {
+  /** To receive a request's headers (default 20 s: slowloris). */
+  headersMs: number;
+  /** To receive a whole request, body included (default 120 s: 100 MB at ~1 MB/s). */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this long (default 5 s). */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
+  headersMs: 20_000,
+  requestMs: 120_000,
+  keepAliveMs: 5_000,
+};
 
 export interface ServerConfig {
   /** Default 4000; 0 picks a free port (tests). */
@@ -61,9 +97,25 @@ export interface ServerConfig {
   maxFileSize?: number;
   /** Files per request (default 10). */
   maxFiles?: number;
+  /**
+   * A multipart request announcing more bytes is refused before any is read (default
+   * maxFiles × maxFileSize + 1 MB).
+   */
+  maxRequestSize?: number;
   /** Pixel limit for uploaded images (default data/image-probe's). */
   maxPixels?: number;
+  /** Depth, cost, aliases, tokens, directives and the query deadline: see QueryLimits. */
   limits?: Partial<QueryLimits>;
+  /** Answer `__schema`/`__type` (default true); false refuses them, and the playground says so. */
+  introspection?: boolean;
+  /** How long and how much of the uploads behind predictions are kept for feedback. */
+  uploadRetention?: Partial<UploadRetention>;
+  /** What clients without a token may send at once, and how many predictions, per address. */
+  anonymousLimits?: Partial<AnonymousLimits>;
+  /** Header, request and keep-alive timeouts of the HTTP server. */
+  httpTimeouts?: Partial<HttpTimeouts>;
+  /** WebSocket message size and connection cap. */
+  websocket?: Partial<WebSocketLimits>;
   /** Receives one entry per request; default JSON lines on stdout. */
   logger?: Logger;
   /** Checks `/readyz` runs besides the database's and the model's (same name: replaces it). */
@@ -91,6 +143,8 @@ export interface ServerOptions {
     dataDir: string;
     database: OpenDatabase;
     blobs: BlobStore;
+    /** Where model versions saved in a remote store (S3) are fetched from; local when absent. */
+    artifacts?: ArtifactStore;
     plugins: PluginRegistry;
     tracking: TrackingStore;
     /** The config file that listed the plugins; job processes load the same one. */
@@ -137,6 +191,17 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     ...parseTokens(process.env.MENAGERIE_TOKENS),
   ]);
   const readOnly = config.readOnly ?? false;
+  const maxFileSize = config.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
+  const maxFiles = config.maxFiles ?? DEFAULT_MAX_FILES;
+  const timeouts = checkTimeouts({ ...DEFAULT_HTTP_TIMEOUTS, ...config.httpTimeouts });
+  const limitAnonymous = anonymousLimiter(
+    { ...DEFAULT_ANONYMOUS_LIMITS, ...config.anonymousLimits },
+    authenticate,
+  );
+  const metrics = createServerMetrics({
+    runningJobs: () => services.jobs.running().length,
+    anonymousInFlight: limitAnonymous.inFlight,
+  });
 
   const images =
     options.services?.images ?? createImageService(workspace, { maxPixels: config.maxPixels });
@@ -148,6 +213,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       dataDir: workspace.dataDir,
       registry,
       plugins: workspace.plugins,
+      ...(workspace.artifacts && { artifacts: workspace.artifacts }),
       modelName: config.servingModel ?? (process.env.MENAGERIE_MODEL || DEFAULT_SERVING_MODEL),
       ...(config.championPollMs !== undefined && { pollIntervalMs: config.championPollMs }),
       ...(config.computeEmbeddings !== undefined && {
@@ -178,6 +244,11 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       images,
       engine: serving.engine,
       ...(config.maxPixels !== undefined && { maxPixels: config.maxPixels }),
+      // A read-only server takes no feedback, so it keeps no upload.
+      uploads: createUploadKeeper(workspace, {
+        keep: !readOnly,
+        ...(config.uploadRetention && { retention: config.uploadRetention }),
+      }),
     }),
     jobs: createJobRunner({
       dataDir: workspace.dataDir,
@@ -194,9 +265,11 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     }),
     ...options.services,
   };
+  services.predictions = metrics.countPredictions(services.predictions);
   const thumbnails = createThumbnailCache({
     folder: path.join(workspace.dataDir, 'thumbs'),
     read: (image) => services.images.bytes(image),
+    onLookup: metrics.thumbnailLookup,
   });
   // A configured check named like a built-in one replaces it.
   const given = config.readiness ?? [];
@@ -207,26 +280,51 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   readiness.push(...given);
 
   const schema = await buildMenagerieSchema(options.resolvers ?? RESOLVERS);
-  const contextFor = (role: Role | null): GraphQLContext => ({
-    services,
-    role,
-    readOnly,
-    requestId: requestStore.getStore()?.id ?? 'ws',
-    loaders: createRequestLoaders(services),
-  });
+  enforceDeadlines(schema);
+  const contextFor = (role: Role | null): GraphQLContext => {
+    const request = requestStore.getStore();
+    return {
+      services,
+      role,
+      readOnly,
+      requestId: request?.id ?? 'ws',
+      loaders: createRequestLoaders(services),
+      // From the request's arrival: time queued behind other work counts.
+      deadline: createDeadline(
+        limits.timeoutMs,
+        request?.startedAt ? { startedAt: request.startedAt } : {},
+      ),
+    };
+  };
+  const introspectionRules = config.introspection === false ? [noIntrospection()] : [];
 
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  const httpServer = http.createServer(app);
+  const httpServer = http.createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      // Node checks the timeouts on this period: often enough to honour the shortest.
+      connectionsCheckingInterval: Math.max(
+        10,
+        Math.min(5_000, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs) / 4)),
+      ),
+    },
+    app,
+  );
 
   const subscriptions = createSubscriptionServer({
     httpServer,
     path: GRAPHQL_PATH,
     schema,
     limits,
+    websocket: { ...DEFAULT_WEBSOCKET_LIMITS, ...config.websocket },
+    validationRules: introspectionRules,
     authenticate,
     contextFor,
+    log,
   });
 
   const apollo = new ApolloServer<GraphQLContext>({
@@ -234,7 +332,10 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     csrfPrevention: true,
     formatError,
     includeStacktraceInErrorResponses: process.env.NODE_ENV === 'development',
+    // Refused by our own rule (noIntrospection) when off, with our code and message.
     introspection: true,
+    validationRules: [...queryLimitRules(limits), ...introspectionRules],
+    parseOptions: { maxTokens: limits.maxTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({
         httpServer,
@@ -252,25 +353,38 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       ApolloServerPluginLandingPageDisabled(),
       requestLogPlugin(),
       queryLimitsPlugin(schema, limits),
+      deadlinePlugin(),
+      uploadStatusPlugin(),
+      metrics.graphql(),
     ],
   });
   await apollo.start();
 
   app.use(requestLogging(log));
+  app.use(metrics.http);
   app.use(healthRoutes(() => readiness));
+  app.use(metrics.routes(authenticate));
   app.use(imageRoutes({ images: services.images, thumbnails }));
   app.use(runArtifactRoutes({ tracking: services.tracking }));
   if (config.playground !== false) {
-    app.use(playgroundRoutes(GRAPHQL_PATH, config.playground === true ? {} : config.playground));
+    app.use(
+      playgroundRoutes(GRAPHQL_PATH, {
+        ...(config.playground === true ? {} : config.playground),
+        ...(config.introspection === false && { introspection: false }),
+      }),
+    );
   }
   app.use(
     GRAPHQL_PATH,
     requirePreflight,
-    graphqlUploadExpress({
-      maxFileSize: config.maxFileSize ?? DEFAULT_MAX_FILE_SIZE,
-      maxFiles: config.maxFiles ?? DEFAULT_MAX_FILES,
+    limitAnonymous,
+    multipartUploads({
+      maxFileSize,
+      maxFiles,
+      maxRequestSize: config.maxRequestSize ?? maxFiles * maxFileSize + 1024 * 1024,
     }),
     express.json({ limit: '1mb' }),
+    refuseLongQueries(limits),
     (req: Request, _res: Response, next: NextFunction) => {
       // Apollo insists on a parsed body; GET requests have none.
       if (!('body' in req)) (req as { body?: unknown }).body = undefined;
@@ -314,4 +428,21 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
         .then(() => {})
         .finally(() => services.serving.close())),
   };
+}
+
+/** Node refuses a headers timeout longer than the request timeout: say which option is wrong. */
+function checkTimeouts(timeouts: HttpTimeouts): HttpTimeouts {
+  for (const [name, ms] of Object.entries(timeouts)) {
+    if (!Number.isInteger(ms) || ms < 1)
+      throw new MenagerieError(
+        'CONFIG_INVALID',
+        `httpTimeouts.${name} should be whole milliseconds ≥ 1, got ${ms}`,
+      );
+  }
+  if (timeouts.headersMs > timeouts.requestMs)
+    throw new MenagerieError(
+      'CONFIG_INVALID',
+      `the headers timeout (${timeouts.headersMs} ms) should not be longer than the request timeout (${timeouts.requestMs} ms)`,
+    );
+  return timeouts;
 }

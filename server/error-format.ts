@@ -1,7 +1,7 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { GraphQLError } from 'graphql';
-import { ERRORS, isErrorCode, MenagerieError, type ErrorCode } from '../core/errors.js';
+import { ERRORS, excerpt, isErrorCode, MenagerieError, type ErrorCode } from '../core/errors.js';
 import { uploadError } from '../schema/upload.js';
 import { recordFailure, requestStore } from './request-log.js';
 
@@ -14,6 +14,9 @@ const RENAMED: Readonly<Record<string, ErrorCode>> = {
   PERSISTED_QUERY_NOT_FOUND: 'BAD_REQUEST',
   PERSISTED_QUERY_NOT_SUPPORTED: 'BAD_REQUEST',
 };
+
+/** Longest message a client gets; the rest of a longer one is counted, not sent. */
+const MAX_MESSAGE = 500;
 
 /**
  * Apollo's `formatError`: every error leaves with a catalogued `extensions.code` and the
@@ -36,7 +39,11 @@ export function formatError(
   if (dev && formatted.extensions?.['stacktrace'])
     extensions['stacktrace'] = formatted.extensions['stacktrace'];
   return {
-    message: known?.message ?? `internal server error (request ${state?.id ?? 'unknown'})`,
+    // Messages may quote what the client sent (graphql's coercion errors do, in full).
+    message: excerpt(
+      known?.message ?? `internal server error (request ${state?.id ?? 'unknown'})`,
+      MAX_MESSAGE,
+    ),
     ...(formatted.locations ? { locations: formatted.locations } : {}),
     ...(formatted.path ? { path: formatted.path } : {}),
     extensions,
@@ -47,7 +54,8 @@ function classify(
   formatted: GraphQLFormattedError,
   original: unknown,
 ): { code: ErrorCode; message: string } | null {
-  if (original instanceof MenagerieError) return { code: original.code, message: original.message };
+  const ours = menagerieCause(original);
+  if (ours) return { code: ours.code, message: ours.message };
   const status = (original as { status?: unknown } | null)?.status;
   if (!(original instanceof GraphQLError) && typeof status === 'number' && status < 500) {
     const coded = uploadError(original);
@@ -58,6 +66,19 @@ function classify(
   // Apollo labels every uncoded error INTERNAL_SERVER_ERROR: those are the ones we mask.
   if (isErrorCode(code) && code !== 'INTERNAL_SERVER_ERROR')
     return { code, message: formatted.message };
+  return null;
+}
+
+/**
+ * The MenagerieError behind an error: Apollo wraps validation errors (our query limits
+ * among them) in its own, with the code GRAPHQL_VALIDATION_FAILED, keeping ours as
+ * `originalError`.
+ */
+function menagerieCause(error: unknown): MenagerieError | null {
+  for (let e = error, depth = 0; e && depth < 4; depth++) {
+    if (e instanceof MenagerieError) return e;
+    e = e instanceof GraphQLError ? e.originalError : undefined;
+  }
   return null;
 }
 

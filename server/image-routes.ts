@@ -4,7 +4,11 @@ import { MenagerieError } from '../core/errors.js';
 import type { CatalogImage } from '../data/image-catalog.js';
 import type { ImageService } from '../data/image-service.js';
 import type { ThumbnailCache } from '../data/thumbnail-cache.js';
-import { clampThumbnailSize, DEFAULT_THUMBNAIL_SIZE } from '../data/thumbnail-cache.js';
+import {
+  clampThumbnailSize,
+  DEFAULT_THUMBNAIL_SIZE,
+  parseThumbnailSize,
+} from '../data/thumbnail-cache.js';
 import { parseId } from '../schema/ids.js';
 import { sendRouteError } from './route-error.js';
 
@@ -72,9 +76,13 @@ export function imageRoutes(deps: { images: ImageService; thumbnails: ThumbnailC
 
   router.get('/images/:id/thumb', async (req, res) => {
     try {
+      let size: number;
+      try {
+        size = clampThumbnailSize(parseThumbnailSize(req.query['size'] ?? DEFAULT_THUMBNAIL_SIZE));
+      } catch (error) {
+        throw new MenagerieError('BAD_REQUEST', (error as Error).message);
+      }
       const image = await find(req);
-      const raw = Number(req.query['size'] ?? DEFAULT_THUMBNAIL_SIZE);
-      const size = clampThumbnailSize(raw);
       const read = send(req, res, `"${image.sha256}-${size}"`, 'image/webp', () =>
         deps.thumbnails.get(image, size),
       );

@@ -15,7 +15,26 @@ export interface PlaygroundOptions {
   buildDir?: string;
   /** Build when no bundle matches the sources (default true); otherwise answer 503. */
   buildOnDemand?: boolean;
+  /**
+   * False when the server refuses introspection: GraphiQL could not load the schema, so
+   * the page says so instead (set by createServer from ServerConfig.introspection).
+   */
+  introspection?: boolean;
 }
+
+/** The page browsers get at the endpoint when introspection is switched off. */
+const NO_INTROSPECTION_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Menagerie GraphQL</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
+<h1>Menagerie GraphQL</h1>
+<p>Introspection is switched off on this server (<code>menagerie serve --no-introspection</code>),
+so the GraphiQL playground cannot load its schema, and is not served.</p>
+<p>The API answers GraphQL at this URL as usual: POST queries with any GraphQL client, typed
+from the release's <code>schema/schema.graphql</code>.</p>
+</body>
+</html>
+`;
 
 /**
  * The bundle's folder: named by a hash of the playground sources and the GraphiQL and Vite
@@ -106,6 +125,11 @@ export function playgroundRoutes(endpoint: string, options: PlaygroundOptions = 
       next();
       return;
     }
+    if (options.introspection === false) {
+      res.setHeader('cache-control', 'no-cache');
+      res.type('html').send(NO_INTROSPECTION_PAGE);
+      return;
+    }
     const dir = await bundle().catch(() => null);
     const index = dir ? path.join(dir, 'index.html') : null;
     if (!index || !fs.existsSync(index)) {
@@ -119,7 +143,7 @@ export function playgroundRoutes(endpoint: string, options: PlaygroundOptions = 
     res.sendFile(index);
   });
   router.use(ASSET_PATH, async (req, res, next) => {
-    const dir = await bundle().catch(() => null);
+    const dir = options.introspection === false ? null : await bundle().catch(() => null);
     if (!dir) {
       next();
       return;

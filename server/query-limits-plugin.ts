@@ -1,18 +1,19 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { GraphQLSchema } from 'graphql';
-import { checkQueryLimits, type QueryLimits } from './query-limits.js';
+import { checkQueryCost, type QueryLimits } from './query-limits.js';
 
 /**
- * Refuses an operation over the depth or cost limit once Apollo has resolved it, before
- * it runs: the request fails as a whole, with QUERY_TOO_DEEP or QUERY_TOO_COMPLEX and
- * their status (400). Subscriptions get the same check in websocket.ts.
+ * Refuses an operation over the cost limit once Apollo has resolved it, before it runs:
+ * the request fails as a whole, with QUERY_TOO_COMPLEX and its status (400). Depth,
+ * aliases and directives are validation rules (queryLimitRules), tokens are counted
+ * before parsing (refuseLongQueries); subscriptions get the same checks in websocket.ts.
  */
 export function queryLimitsPlugin(schema: GraphQLSchema, limits: QueryLimits): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document }) {
-          const error = checkQueryLimits(
+          const error = checkQueryCost(
             schema,
             document,
             request.operationName,

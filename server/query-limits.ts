@@ -1,153 +1,179 @@
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import {
-  getNamedType,
   getOperationAST,
-  type GraphQLError,
-  isInterfaceType,
-  isObjectType,
+  GraphQLError,
   Kind,
+  Lexer,
+  Source,
+  TokenKind,
   type DocumentNode,
-  type FragmentDefinitionNode,
-  type GraphQLField,
-  type GraphQLNamedType,
   type GraphQLSchema,
-  type FieldNode,
-  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
 } from 'graphql';
-import { MenagerieError } from '../core/errors.js';
+import { getComplexity } from 'graphql-query-complexity';
+import type { NextFunction, Request, Response } from 'express';
+import { MenagerieError, type ErrorCode } from '../core/errors.js';
 import { toGraphQLError } from './error-format.js';
+import { sendGraphQLError } from './graphql-error-handler.js';
+import { menagerieCost } from './query-cost.js';
 
+/** What one GraphQL operation may ask for, over HTTP and WebSocket alike. */
 export interface QueryLimits {
-  /** Deepest nesting of fields allowed (introspection fields not counted). Default 12. */
+  /** Deepest nesting of fields (fragments flattened, `__schema` not counted). Default 12. */
   maxDepth: number;
-  /** Highest estimated cost allowed: see measureOperation. Default 20,000. */
+  /** Highest estimated cost: see query-cost.ts. Default 50,000. */
   maxCost: number;
+  /** Aliases in the operation, fragments included. Default 30. */
+  maxAliases: number;
+  /** Lexical tokens in the document: bounds parsing and validation work. Default 2,000. */
+  maxTokens: number;
+  /** Directives in the operation, fragments included. Default 30. */
+  maxDirectives: number;
+  /** A query (not a mutation or subscription) is stopped after this long. Default 1,000 ms. */
+  timeoutMs: number;
 }
 
-export const DEFAULT_QUERY_LIMITS: QueryLimits = { maxDepth: 12, maxCost: 20_000 };
+export const DEFAULT_QUERY_LIMITS: QueryLimits = {
+  maxDepth: 12,
+  maxCost: 50_000,
+  maxAliases: 30,
+  maxTokens: 2_000,
+  maxDirectives: 30,
+  timeoutMs: 1_000,
+};
 
-/** Arguments that say how many items a field returns; its children cost that many times. */
-const PAGE_SIZE_ARGS = ['first', 'last', 'limit', 'k', 'topK'];
-
-interface Measure {
-  depth: number;
-  cost: number;
+/** Armor's rules report through `onReject`; ours reports its own code instead of its text. */
+function reject(code: ErrorCode, what: (found: string) => string) {
+  return {
+    propagateOnRejection: false,
+    onReject: [
+      (context: ValidationContext | null, error: GraphQLError) => {
+        const found = /found (\d+)/.exec(error.message)?.[1] ?? 'too many';
+        context?.reportError(toGraphQLError(new MenagerieError(code, what(found))));
+      },
+    ],
+  };
 }
 
 /**
- * Depth and estimated cost of the operation a request will run. Each field costs 1, plus
- * its children's cost times its page size (`first`, `k`…: the value sent, else the
- * argument's default, else 1), so `images(first: 1000) { edges { node { id } } }` costs
- * about 3,000. Fragments are measured once each, so fragment fan-out cannot blow up the
- * measuring itself.
+ * Validation rules for the depth, alias and directive limits, from graphql-armor: run with
+ * graphql's own rules (Apollo's `validationRules`, and websocket.ts), they refuse an
+ * operation before it runs, with QUERY_TOO_DEEP or QUERY_TOO_COMPLEX (400).
  */
-export function measureOperation(
-  schema: GraphQLSchema,
-  document: DocumentNode,
-  operationName?: string | null,
-  variables: Readonly<Record<string, unknown>> = {},
-): Measure {
-  const operation = getOperationAST(document, operationName);
-  if (!operation) return { depth: 0, cost: 0 };
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION)
-      fragments.set(definition.name.value, definition);
-  }
-  const fragmentMeasures = new Map<string, Measure>();
-  const visiting = new Set<string>();
-
-  const pageSize = (node: FieldNode, field: GraphQLField<unknown, unknown>): number => {
-    for (const name of PAGE_SIZE_ARGS) {
-      const argument = node.arguments?.find((a) => a.name.value === name);
-      let value: unknown;
-      if (argument?.value.kind === Kind.INT) value = Number(argument.value.value);
-      else if (argument?.value.kind === Kind.VARIABLE) value = variables[argument.value.name.value];
-      else if (!argument) value = field.args.find((a) => a.name === name)?.defaultValue;
-      if (typeof value === 'number' && Number.isFinite(value)) return Math.max(1, value);
-    }
-    return 1;
-  };
-
-  const measure = (
-    selectionSet: SelectionSetNode,
-    parent: GraphQLNamedType | undefined,
-  ): Measure => {
-    const total: Measure = { depth: 0, cost: 0 };
-    const add = (m: Measure) => {
-      total.cost += m.cost;
-      total.depth = Math.max(total.depth, m.depth);
-    };
-    for (const selection of selectionSet.selections) {
-      if (selection.kind === Kind.FIELD) {
-        // Introspection (GraphiQL's schema query is deep by nature) is cheap and bounded.
-        if (selection.name.value.startsWith('__')) continue;
-        const field =
-          parent && (isObjectType(parent) || isInterfaceType(parent))
-            ? parent.getFields()[selection.name.value]
-            : undefined;
-        if (!field) continue;
-        const child = selection.selectionSet
-          ? measure(selection.selectionSet, getNamedType(field.type))
-          : { depth: 0, cost: 0 };
-        add({ depth: child.depth + 1, cost: 1 + pageSize(selection, field) * child.cost });
-      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        const type = selection.typeCondition
-          ? schema.getType(selection.typeCondition.name.value)
-          : parent;
-        add(measure(selection.selectionSet, type ?? undefined));
-      } else {
-        const name = selection.name.value;
-        const fragment = fragments.get(name);
-        if (!fragment || visiting.has(name)) continue;
-        let known = fragmentMeasures.get(name);
-        if (!known) {
-          visiting.add(name);
-          known = measure(
-            fragment.selectionSet,
-            schema.getType(fragment.typeCondition.name.value) ?? undefined,
-          );
-          visiting.delete(name);
-          fragmentMeasures.set(name, known);
-        }
-        add(known);
-      }
-    }
-    return total;
-  };
-
-  const root =
-    operation.operation === 'query'
-      ? schema.getQueryType()
-      : operation.operation === 'mutation'
-        ? schema.getMutationType()
-        : schema.getSubscriptionType();
-  return measure(operation.selectionSet, root ?? undefined);
+export function queryLimitRules(limits: QueryLimits): ValidationRule[] {
+  return [
+    maxDepthRule({
+      n: limits.maxDepth,
+      flattenFragments: true,
+      ...reject(
+        'QUERY_TOO_DEEP',
+        (n) => `the query nests ${n} levels deep; the limit is ${limits.maxDepth}`,
+      ),
+    }),
+    maxAliasesRule({
+      n: limits.maxAliases,
+      ...reject(
+        'QUERY_TOO_COMPLEX',
+        (n) => `the query has ${n} aliases; the limit is ${limits.maxAliases}`,
+      ),
+    }),
+    maxDirectivesRule({
+      n: limits.maxDirectives,
+      ...reject(
+        'QUERY_TOO_COMPLEX',
+        (n) => `the query has ${n} directives; the limit is ${limits.maxDirectives}`,
+      ),
+    }),
+  ];
 }
 
-/** The error to send when an operation is over a limit, else null. */
-export function checkQueryLimits(
+/**
+ * The error to send when a document has more tokens than allowed, else null; counted with
+ * graphql's own lexer, which stops one token past the limit, so a 1 MB query costs no more
+ * than a query at the limit. A document that does not lex is left for the parser to report.
+ */
+export function checkTokens(query: unknown, limits: QueryLimits): GraphQLError | null {
+  if (typeof query !== 'string') return null;
+  const lexer = new Lexer(new Source(query));
+  let tokens = 0;
+  try {
+    while (lexer.advance().kind !== TokenKind.EOF) {
+      if (++tokens > limits.maxTokens) {
+        return toGraphQLError(
+          new MenagerieError(
+            'QUERY_TOO_COMPLEX',
+            `the query has more than ${limits.maxTokens} tokens; the limit is ${limits.maxTokens}`,
+          ),
+        );
+      }
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+/**
+ * The error to send when the operation that will run costs more than allowed, else null.
+ * Its cost comes from graphql-query-complexity with the estimator of query-cost.ts, with
+ * the request's variables, so `images(first: $n)` costs what `$n` says.
+ */
+export function checkQueryCost(
   schema: GraphQLSchema,
   document: DocumentNode,
   operationName: string | null | undefined,
   variables: Readonly<Record<string, unknown>> | undefined,
   limits: QueryLimits,
 ): GraphQLError | null {
-  const { depth, cost } = measureOperation(schema, document, operationName, variables);
-  if (depth > limits.maxDepth) {
-    return toGraphQLError(
-      new MenagerieError(
-        'QUERY_TOO_DEEP',
-        `the query nests ${depth} levels deep; the limit is ${limits.maxDepth}`,
-      ),
-    );
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return null;
+  let cost: number;
+  try {
+    cost = getComplexity({
+      schema,
+      // The operation that runs, and the fragments: the others cost nothing.
+      query: {
+        ...document,
+        definitions: document.definitions.filter(
+          (d) => d.kind !== Kind.OPERATION_DEFINITION || d === operation,
+        ),
+      },
+      variables: { ...variables },
+      estimators: [menagerieCost()],
+    });
+  } catch (error) {
+    // Variables that do not coerce are reported by execution, with their own code.
+    if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message))
+      cost = Infinity;
+    else return null;
   }
-  if (cost > limits.maxCost) {
-    return toGraphQLError(
-      new MenagerieError(
-        'QUERY_TOO_COMPLEX',
-        `the query's estimated cost is ${cost}; the limit is ${limits.maxCost} (ask for smaller pages)`,
-      ),
-    );
-  }
-  return null;
+  if (cost <= limits.maxCost) return null;
+  return toGraphQLError(
+    new MenagerieError(
+      'QUERY_TOO_COMPLEX',
+      `the query's estimated cost is ${Number.isFinite(cost) ? cost : 'over 10,000 fields'}; ` +
+        `the limit is ${limits.maxCost} (ask for smaller pages, fewer aliases or fewer nested lists)`,
+    ),
+  );
+}
+
+/**
+ * Express middleware for `/graphql`, after the body parsers: a document over the token
+ * limit is refused (QUERY_TOO_COMPLEX, 400) before Apollo parses it.
+ */
+export function refuseLongQueries(limits: QueryLimits) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const query =
+      (req.body as { query?: unknown } | undefined)?.query ??
+      (req.method === 'GET' ? req.query['query'] : undefined);
+    const error = checkTokens(query, limits);
+    if (!error) {
+      next();
+      return;
+    }
+    sendGraphQLError(res, error.originalError as MenagerieError);
+  };
 }

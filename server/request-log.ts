@@ -5,6 +5,8 @@ import type { NextFunction, Request, Response } from 'express';
 /** What one request accumulates for its log line, reachable from anywhere it runs. */
 export interface RequestState {
   id: string;
+  /** `performance.now()` when the request arrived: deadlines count from here. */
+  startedAt?: number;
   operation?: string;
   errorCodes: string[];
   /** An unexpected error: logged with its stack, answered as INTERNAL_SERVER_ERROR. */
@@ -43,7 +45,7 @@ export function requestLogging(log: Logger) {
     const started = process.hrtime.bigint();
     const header = req.headers['x-request-id'];
     const id = typeof header === 'string' && CLIENT_ID.test(header) ? header : randomUUID();
-    const state: RequestState = { id, errorCodes: [] };
+    const state: RequestState = { id, errorCodes: [], startedAt: performance.now() };
     // Read now: routers mounted on a path rewrite req.path while they run.
     const { method, path } = req;
     res.setHeader('x-request-id', id);

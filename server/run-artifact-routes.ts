@@ -1,7 +1,6 @@
-import fs from 'node:fs/promises';
 import express, { type Router } from 'express';
 import { MenagerieError } from '../core/errors.js';
-import { CONFUSION_MATRIX_PNG, modelArtifactFile } from '../tracking/run-evaluation.js';
+import { CONFUSION_MATRIX_PNG, MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
 import { sendRouteError } from './route-error.js';
 
@@ -10,7 +9,8 @@ const RUN_ID = /^[0-9a-f]{32}$/;
 /**
  * `GET /runs/:id/artifacts/confusion_matrix.png`. The route names the one file it serves;
  * the id (32 hex digits, else 400) picks a run, and the run's own artifact URI the folder,
- * so nothing a client sends becomes a path. Not cached for long: a resumed run rewrites it.
+ * so nothing a client sends becomes a path. Read through the artifact store, so any replica
+ * serves any run's plot. Not cached for long: a resumed run rewrites it.
  */
 export function runArtifactRoutes(deps: { tracking: TrackingStore }): Router {
   const router = express.Router();
@@ -23,9 +23,10 @@ export function runArtifactRoutes(deps: { tracking: TrackingStore }): Router {
           `a run id is 32 lowercase hex digits, got '${id.slice(0, 40)}'`,
         );
       }
-      const run = await deps.tracking.getRun(id);
-      const file = modelArtifactFile(run.artifactUri, CONFUSION_MATRIX_PNG);
-      const bytes = file ? await fs.readFile(file).catch(() => null) : null;
+      const bytes = await deps.tracking.readArtifact(
+        id,
+        `${MODEL_ARTIFACT_PATH}/${CONFUSION_MATRIX_PNG}`,
+      );
       if (!bytes) {
         throw new MenagerieError(
           'RUN_ARTIFACT_NOT_FOUND',

@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
-import { MenagerieError } from '../core/errors.js';
+import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import type { CatalogImage } from '../data/image-catalog.js';
 import { IMAGE_FORMATS, sniffImage } from '../data/image-probe.js';
 import type { ImageService } from '../data/image-service.js';
 import { normaliseLabel } from '../data/label-name.js';
 import type { PredictionTable } from '../data/tables.js';
+import { createUploadKeeper, type UploadKeeper } from '../data/upload-retention.js';
 import type { ClassProbability, InferenceEngine } from './inference-engine.js';
 import type { VersionRef } from './served-model.js';
 import { similarImages, type SimilarResult } from './similar-images.js';
@@ -51,7 +52,8 @@ export interface PredictionService {
   /**
    * Sniffs the bytes (IMAGE_EMPTY, IMAGE_UNREADABLE, IMAGE_UNSUPPORTED_FORMAT,
    * IMAGE_TOO_LARGE; never the client's MIME type), classifies them with the serving model
-   * (MODEL_NOT_SERVING without one), keeps the bytes in the blob store and records a row.
+   * (MODEL_NOT_SERVING without one), keeps the bytes for feedback (as `uploads` allows)
+   * and records a row.
    */
   predict(bytes: Uint8Array): Promise<RecordedPrediction>;
   /** As `predict` for several images in shared forward passes; errors name the image. */
@@ -65,7 +67,8 @@ export interface PredictionService {
   /**
    * Adds the prediction's upload to the data set with `correctLabel`, split `train`, and
    * records the feedback. Bytes already stored are that image, relabelled. Submitting again
-   * replaces the earlier feedback. Throws PREDICTION_NOT_FOUND or LABEL_INVALID.
+   * replaces the earlier feedback. Throws PREDICTION_NOT_FOUND, PREDICTION_UPLOAD_EXPIRED
+   * (the upload was not kept) or LABEL_INVALID.
    */
   submitFeedback(id: number, correctLabel: string): Promise<FeedbackResult>;
 }
@@ -76,8 +79,11 @@ export function createPredictionService(deps: {
   images: ImageService;
   engine: InferenceEngine;
   maxPixels?: number;
+  /** Where uploads are kept for feedback (default: the blob store, default retention). */
+  uploads?: UploadKeeper;
 }): PredictionService {
   const { db } = deps.database;
+  const keeper = deps.uploads ?? createUploadKeeper(deps);
 
   async function sniff(bytes: Uint8Array, name: string | null) {
     try {
@@ -106,7 +112,7 @@ export function createPredictionService(deps: {
       inference,
       Promise.all(
         uploads.map((bytes, i) =>
-          deps.blobs.put(bytes, { sha256: hashes[i]!, ext: IMAGE_FORMATS[formats[i]!.format] }),
+          keeper.keep(bytes, { sha256: hashes[i]!, ext: IMAGE_FORMATS[formats[i]!.format] }),
         ),
       ),
     ]);
@@ -123,12 +129,14 @@ export function createPredictionService(deps: {
           probabilities: JSON.stringify(p.probabilities),
           latency_ms: p.latencyMs,
           image_sha256: hashes[i]!,
-          blob_uri: uris[i]!,
+          blob_uri: uris[i] ?? null,
+          upload_bytes: uris[i] ? uploads[i]!.length : null,
           created_at: createdAt,
         })),
       )
       .returning('id')
       .execute();
+    await keeper.recorded(uploads.reduce((n, bytes, i) => n + (uris[i] ? bytes.length : 0), 0));
     return predictions.map((p, i) => ({
       id: rows[i]!.id,
       label: p.label,
@@ -181,7 +189,15 @@ export function createPredictionService(deps: {
       const label = normaliseLabel(correctLabel);
       const row = await findRow(id);
       if (!row) throw new MenagerieError('PREDICTION_NOT_FOUND', `no prediction has id ${id}`);
-      const bytes = await deps.blobs.get(row.blob_uri);
+      const expired = new MenagerieError(
+        'PREDICTION_UPLOAD_EXPIRED',
+        `prediction ${id}'s upload is no longer kept (uploads are kept for feedback under a ` +
+          'retention limit, and not at all by a read-only server): add the image with addImage',
+      );
+      if (row.blob_uri === null) throw expired;
+      const bytes = await deps.blobs.get(row.blob_uri).catch((error: unknown) => {
+        throw isMenagerieError(error, 'BLOB_NOT_FOUND') ? expired : error;
+      });
       const added = await deps.images.add(bytes, { label, split: 'train' });
       const image =
         added.duplicate && added.image.label !== label

@@ -1,10 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { MenagerieError } from '../../core/errors.js';
 import { ROLES, type Role } from '../../schema/context.js';
 import type { ApiToken } from '../../server/auth.js';
 import { createServer } from '../../server/create-server.js';
 import { serveDashboard } from '../../server/dashboard-static.js';
 import { ensurePlayground } from '../../server/playground.js';
-import { collect, parsePositiveInt } from '../options.js';
+import { collect, parsePositiveInt, parsePositiveNumber, parseWholeNumber } from '../options.js';
 import { openWorkspace } from '../workspace.js';
 
 function parsePort(value: string): number {
@@ -14,13 +15,21 @@ function parsePort(value: string): number {
   return port;
 }
 
-/** `role:token`, or a bare token, which is an admin token. */
+/**
+ * `role:token`, or a bare token, which is an admin token. Throws CONFIG_INVALID naming the
+ * role but never echoing the token.
+ */
 export function parseTokenFlag(value: string): ApiToken {
   const colon = value.indexOf(':');
   const role = value.slice(0, colon);
   const withRole = colon > 0 && (ROLES as readonly string[]).includes(role);
   const token = withRole ? value.slice(colon + 1) : value;
-  if (token.length < 8) throw new InvalidArgumentError('a token needs 8 or more characters');
+  if (token.length < 8)
+    throw new MenagerieError(
+      'CONFIG_INVALID',
+      `--token ${withRole ? `${role}:` : ''}…: a token needs 8 or more characters, got ` +
+        `${token.length} (roles: ${ROLES.join(', ')}; a bare token is admin)`,
+    );
   return { role: withRole ? (role as Role) : 'admin', token };
 }
 
@@ -53,9 +62,62 @@ export function registerServe(program: Command): void {
       collect,
       [],
     )
+    .option('--no-introspection', 'refuse __schema/__type queries (the playground says so)')
+    .option('--query-timeout <ms>', 'stop a query after this long (default 1000)', parsePositiveInt)
+    .option(
+      '--max-query-cost <n>',
+      'estimated cost a query may have (default 20000)',
+      parsePositiveInt,
+    )
+    .option(
+      '--predict-rate <n>',
+      'predictions without a token per client address per minute (default 60; 0: no limit)',
+      parseWholeNumber,
+    )
+    .option(
+      '--predict-concurrency <n>',
+      'predictions without a token in progress at once per client address (default 4; 0: no limit)',
+      parseWholeNumber,
+    )
+    .option(
+      '--anonymous-concurrency <n>',
+      'GraphQL requests without a token in progress at once per client address (default 16; 0: no limit)',
+      parseWholeNumber,
+    )
+    .option(
+      '--upload-max-age <days>',
+      'keep prediction uploads for feedback this long (default 7)',
+      parsePositiveNumber,
+    )
+    .option(
+      '--upload-max-mb <mb>',
+      'keep at most this many MB of prediction uploads (default 1024)',
+      parsePositiveNumber,
+    )
+    .option(
+      '--ws-max-connections <n>',
+      'WebSocket connections at once (default 1000)',
+      parsePositiveInt,
+    )
+    .option(
+      '--ws-max-payload <bytes>',
+      'largest WebSocket message (default 1 MB)',
+      parsePositiveInt,
+    )
+    .option(
+      '--headers-timeout <ms>',
+      'time to receive request headers (default 20000)',
+      parsePositiveInt,
+    )
+    .option(
+      '--request-timeout <ms>',
+      'time to receive a whole request (default 120000)',
+      parsePositiveInt,
+    )
     .action(async (opts, command: Command) => {
-      const workspace = await openWorkspace(command.optsWithGlobals());
+      // Options first: a bad one is reported before anything is opened.
       const tokens = (opts.token as string[]).map(parseTokenFlag);
+      const workspace = await openWorkspace(command.optsWithGlobals());
       const server = await createServer({
         workspace,
         config: {
@@ -72,6 +134,41 @@ export function registerServe(program: Command): void {
           ...((opts.ingestRoot as string[]).length > 0 && {
             ingestRoots: opts.ingestRoot as string[],
           }),
+          introspection: opts.introspection !== false,
+          limits: {
+            ...(opts.queryTimeout !== undefined && { timeoutMs: opts.queryTimeout as number }),
+            ...(opts.maxQueryCost !== undefined && { maxCost: opts.maxQueryCost as number }),
+          },
+          anonymousLimits: {
+            ...(opts.predictRate !== undefined && {
+              predicts: opts.predictRate as number,
+              windowSeconds: 60,
+            }),
+            ...(opts.predictConcurrency !== undefined && {
+              predictsAtOnce: opts.predictConcurrency as number,
+            }),
+            ...(opts.anonymousConcurrency !== undefined && {
+              requestsAtOnce: opts.anonymousConcurrency as number,
+            }),
+          },
+          uploadRetention: {
+            ...(opts.uploadMaxAge !== undefined && {
+              maxAgeMs: (opts.uploadMaxAge as number) * 24 * 60 * 60 * 1000,
+            }),
+            ...(opts.uploadMaxMb !== undefined && {
+              maxBytes: (opts.uploadMaxMb as number) * 1024 * 1024,
+            }),
+          },
+          websocket: {
+            ...(opts.wsMaxConnections !== undefined && {
+              maxConnections: opts.wsMaxConnections as number,
+            }),
+            ...(opts.wsMaxPayload !== undefined && { maxPayload: opts.wsMaxPayload as number }),
+          },
+          httpTimeouts: {
+            ...(opts.headersTimeout !== undefined && { headersMs: opts.headersTimeout as number }),
+            ...(opts.requestTimeout !== undefined && { requestMs: opts.requestTimeout as number }),
+          },
         },
       });
       // After the API's routes: the dashboard's SPA fallback never shadows them.

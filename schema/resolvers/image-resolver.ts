@@ -14,10 +14,14 @@ import {
 } from 'type-graphql';
 import type { CatalogImage } from '../../data/image-catalog.js';
 import { imageCursor } from '../../data/image-service.js';
-import { clampThumbnailSize, DEFAULT_THUMBNAIL_SIZE } from '../../data/thumbnail-cache.js';
+import {
+  clampThumbnailSize,
+  DEFAULT_THUMBNAIL_SIZE,
+  parseThumbnailSize,
+} from '../../data/thumbnail-cache.js';
 import { thumbnailUrl } from '../resource-urls.js';
 import type { Split } from '../../data/tables.js';
-import { toConnection, type ConnectionValue } from '../connection.js';
+import { checkPageSize, toConnection, type ConnectionValue } from '../connection.js';
 import type { GraphQLContext } from '../context.js';
 import { parseId } from '../ids.js';
 import { AddImagePayload, Image, ImageConnection, ImageFilter, toImage } from '../image.js';
@@ -94,13 +98,13 @@ export class ImageResolver {
   }
 
   @FieldResolver(() => String, {
-    description: 'A WebP thumbnail; `size` is rounded up to 64, 128, 256 or 512.',
+    description: 'A WebP thumbnail; `size` (1 to 512) is rounded up to 64, 128, 256 or 512.',
   })
   thumbnailUrl(
     @Root() image: Image,
     @Arg('size', () => Int, { defaultValue: DEFAULT_THUMBNAIL_SIZE }) size: number,
   ): string {
-    return thumbnailUrl(image.id, clampThumbnailSize(size));
+    return thumbnailUrl(image.id, clampThumbnailSize(parseThumbnailSize(size)));
   }
 }
 
@@ -108,6 +112,7 @@ export async function imagePage(
   ctx: GraphQLContext,
   query: { label?: string | null; split?: Split | null; first: number; after: string | null },
 ): Promise<ConnectionValue<Image>> {
+  checkPageSize(query.first);
   const page = await ctx.services.images.list({
     ...(query.label != null ? { label: query.label } : {}),
     ...(query.split != null ? { split: query.split } : {}),

@@ -16,7 +16,7 @@ export class LabelResolver {
 
   @Query(() => ImageStats)
   imageStats(@Ctx() ctx: GraphQLContext): Promise<ImageStats> {
-    return ctx.services.images.stats();
+    return ctx.loaders.imageStats();
   }
 
   @FieldResolver(() => ImageConnection, { description: "This label's images." })

@@ -4,7 +4,7 @@ import { MODEL_STAGES, type ModelStage } from '../../data/tables.js';
 import { ACTIVE_STAGES, CHAMPION } from '../../registry/model-names.js';
 import type { ChangeOptions } from '../../registry/model-registry.js';
 import { registerRunModel } from '../../registry/register-model.js';
-import { toConnection, type ConnectionValue } from '../connection.js';
+import { checkPageSize, toConnection, type ConnectionValue } from '../connection.js';
 import type { GraphQLContext } from '../context.js';
 import { StageNameEnum } from '../model-stage.js';
 import { ModelVersion, ModelVersionConnection, toModelVersion } from '../model-version.js';
@@ -84,6 +84,7 @@ export class RegistryResolver {
     first: number,
     @Arg('after', () => String, { nullable: true }) after: string | null,
   ): Promise<ConnectionValue<ModelVersion>> {
+    checkPageSize(first);
     const [page, count] = await Promise.all([
       ctx.services.registry.listVersions(model.name, { first, after }),
       ctx.services.database.db

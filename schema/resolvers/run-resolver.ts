@@ -4,6 +4,7 @@ import { latestMetrics, registeredVersionsOfRun } from '../../tracking/run-detai
 import { readRunEvaluation, type RunEvaluation } from '../../tracking/run-evaluation.js';
 import { searchRunPage } from '../../tracking/run-page.js';
 import type { RunSearch } from '../../tracking/run-search.js';
+import type { TrackingStore } from '../../tracking/tracking-store.js';
 import { confusionMatrixUrl } from '../resource-urls.js';
 import type { ConnectionValue } from '../connection.js';
 import type { GraphQLContext } from '../context.js';
@@ -111,22 +112,25 @@ export class RunResolver {
     nullable: true,
     description: 'On the val split at the best epoch; null until training has ended.',
   })
-  async confusionMatrix(@Root() run: Run): Promise<ConfusionMatrix | null> {
-    const evaluation = await evaluationOf(run);
+  async confusionMatrix(
+    @Root() run: Run,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConfusionMatrix | null> {
+    const evaluation = await evaluationOf(run, ctx.services.tracking);
     return evaluation && { labels: evaluation.labels, counts: evaluation.confusionMatrix };
   }
 
   @FieldResolver(() => [ClassMetrics], { description: 'Empty until training has ended.' })
-  async classMetrics(@Root() run: Run): Promise<ClassMetrics[]> {
-    return (await evaluationOf(run))?.perClass ?? [];
+  async classMetrics(@Root() run: Run, @Ctx() ctx: GraphQLContext): Promise<ClassMetrics[]> {
+    return (await evaluationOf(run, ctx.services.tracking))?.perClass ?? [];
   }
 
   @FieldResolver(() => String, {
     nullable: true,
     description: 'Where the confusion matrix PNG is served (GET); null until it exists.',
   })
-  async confusionMatrixUrl(@Root() run: Run): Promise<string | null> {
-    return (await evaluationOf(run)) ? confusionMatrixUrl(run.id) : null;
+  async confusionMatrixUrl(@Root() run: Run, @Ctx() ctx: GraphQLContext): Promise<string | null> {
+    return (await evaluationOf(run, ctx.services.tracking)) ? confusionMatrixUrl(run.id) : null;
   }
 
   @FieldResolver(() => [ModelVersionRef], { description: 'Model versions registered from it.' })
@@ -137,10 +141,10 @@ export class RunResolver {
 
 // The trainer writes evaluation.json and the PNG together; read the JSON once per run object.
 const evaluations = new WeakMap<Run, Promise<RunEvaluation | null>>();
-function evaluationOf(run: Run): Promise<RunEvaluation | null> {
+function evaluationOf(run: Run, tracking: TrackingStore): Promise<RunEvaluation | null> {
   let evaluation = evaluations.get(run);
   if (!evaluation) {
-    evaluation = readRunEvaluation(run.stored.artifactUri);
+    evaluation = readRunEvaluation((file) => tracking.readArtifact(run.id, file));
     evaluations.set(run, evaluation);
   }
   return evaluation;

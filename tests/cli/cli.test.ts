@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../data/database.js';
@@ -12,7 +13,9 @@ describe('menagerie CLI', () => {
     const result = runCli(['doctor', '--data-dir', path.join(dir, 'ok')]);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(/ok\s+tensorflow\s+backend tensorflow, TensorFlow 2\.\d+/);
-    expect(result.stdout).toMatch(/ok\s+database\s+.*menagerie\.db, schema \d{4}-[a-z-]+/);
+    expect(result.stdout).toMatch(
+      /ok\s+database\s+SQLite 3\.\d+\.\d+, sqlite-vec v[\d.]+: .*menagerie\.db, schema \d{4}-[a-z-]+/,
+    );
     expect(result.stdout).toMatch(/ok\s+blob store/);
     expect(result.stdout).toMatch(/storage menagerie:local-fs/);
   });
@@ -20,9 +23,9 @@ describe('menagerie CLI', () => {
   it('doctor exits 1 and names the problem when the schema is newer than the code', async () => {
     const dataDir = path.join(dir, 'future');
     const database = await openDatabase(path.join(dataDir, 'menagerie.db'));
-    database.sqlite
-      .prepare("insert into kysely_migration (name, timestamp) values ('9999-future', 'x')")
-      .run();
+    await sql`insert into kysely_migration (name, timestamp) values ('9999-future', 'x')`.execute(
+      database.db,
+    );
     await database.close();
     const result = runCli(['doctor'], { MENAGERIE_DATA_DIR: dataDir });
     expect(result.code).toBe(1);
@@ -48,9 +51,19 @@ describe('menagerie CLI', () => {
       /error LABEL_INVALID: label map entry should be from=to/,
     ],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    [
+      ['serve', '--token', 'admin:short'],
+      /^error CONFIG_INVALID: --token admin:…: a token needs 8/m,
+    ],
+    [['serve', '--token', 'short'], /^error CONFIG_INVALID: --token …: a token needs 8/m],
+    [['serve', '--port', '99999'], /expected a port 0–65535, got '99999'/],
+    [['train', '--hp', 'no-equals-sign'], /^error CONFIG_INVALID: .*expected name=value/m],
+    [['tune', '--fix', 'no-equals-sign'], /^error CONFIG_INVALID: .*expected name=value/m],
   ])('%j fails with a clear message', (args, message) => {
     const result = runCli([...args, '--data-dir', path.join(dir, 'errors')]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(message);
+    // The token itself is never echoed.
+    expect(result.stderr).not.toMatch(/short/);
   });
 });

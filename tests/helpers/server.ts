@@ -34,7 +34,9 @@ export interface UploadFile {
 /**
  * A real server on 127.0.0.1 (a free port) over a temp workspace, with one token per role,
  * playground off and logs captured. `dispose` closes both. `pluginConfig` is a
- * menagerie.config.json for the workspace (third-party plugins for training jobs).
+ * menagerie.config.json for the workspace (third-party plugins for training jobs). Every
+ * test client is one address, and a busy machine is slow: the anonymous limits are
+ * off and the query deadline is 30 s unless a test sets them (their own tests do).
  */
 export async function startTestServer(
   config: ServerConfig = {},
@@ -55,7 +57,9 @@ export async function startTestServer(
         { role: 'write', token: TOKENS.write },
         { role: 'read', token: TOKENS.read },
       ],
+      anonymousLimits: { predicts: 0, predictsAtOnce: 0, requestsAtOnce: 0 },
       ...config,
+      limits: { timeoutMs: 30_000, ...config.limits },
     },
   });
   const origin = new URL(server.url).origin;

@@ -101,14 +101,24 @@ describe('GET /images/:id/thumb', () => {
     expect(again.status).toBe(304);
   });
 
-  it('clamps sizes to the allow-list and never enlarges', async () => {
-    const huge = await t.get(`/images/${id}/thumb?size=100000`);
-    expect(huge.headers.get('etag')).toBe(`"${sha256}-512"`);
+  it('rounds sizes up to the allow-list and never enlarges', async () => {
+    const large = await t.get(`/images/${id}/thumb?size=300`);
+    expect(large.headers.get('etag')).toBe(`"${sha256}-512"`);
     // 300×200 stays 300×200 at "512": thumbnails never upscale.
-    expect((await sharp(Buffer.from(await huge.arrayBuffer())).metadata()).width).toBe(300);
-    const junk = await t.get(`/images/${id}/thumb?size=../../x`);
-    expect(junk.headers.get('etag')).toBe(`"${sha256}-128"`);
-    const tiny = await t.get(`/images/${id}/thumb?size=-5`);
-    expect(tiny.headers.get('etag')).toBe(`"${sha256}-64"`);
+    expect((await sharp(Buffer.from(await large.arrayBuffer())).metadata()).width).toBe(300);
+    const small = await t.get(`/images/${id}/thumb?size=1`);
+    expect(small.headers.get('etag')).toBe(`"${sha256}-64"`);
   });
+
+  it.each(['-5', '0', 'abc', '../../x', '1.5', '513', '100000', ''])(
+    'size=%s is refused BAD_REQUEST (400) with the valid range',
+    async (size) => {
+      const res = await t.get(`/images/${id}/thumb?size=${size}`);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('etag') ?? '').not.toContain(sha256);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('BAD_REQUEST');
+      expect(body.error.message).toMatch(/1 to 512/);
+    },
+  );
 });

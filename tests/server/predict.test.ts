@@ -90,7 +90,7 @@ describe('predict over HTTP', () => {
       .executeTakeFirstOrThrow();
     expect(row).toMatchObject({ model_name: 'faces', model_version: 1, label: p.label });
     expect(JSON.parse(row.probabilities)).toHaveLength(3);
-    expect((await t.workspace.blobs.get(row.blob_uri)).equals(jpeg)).toBe(true);
+    expect((await t.workspace.blobs.get(row.blob_uri!)).equals(jpeg)).toBe(true);
 
     const ready = (await (await t.get('/readyz')).json()) as {
       checks: { name: string; ok: boolean }[];

@@ -164,6 +164,18 @@ describe('experiments and runs', () => {
     }
     const badOrder = await t.gql(RUNS, { orderBy: ['metrics.x; DROP'], first: 5 });
     expect(badOrder.errors?.[0]?.extensions?.code).toBe('RUN_FILTER_INVALID');
+    // Past SQLite's own limits ("too many terms"): refused by ours, with the limit named.
+    const manyOrders = await t.gql(RUNS, {
+      orderBy: Array.from({ length: 1000 }, (_, i) => `metrics.m${i} DESC`),
+      first: 5,
+    });
+    expect(manyOrders.errors?.[0]?.extensions?.code).toBe('RUN_FILTER_INVALID');
+    expect(manyOrders.errors![0]!.message).toMatch(/at most \d+ order-by/);
+    const manyTerms = await t.gql(RUNS, {
+      filter: Array.from({ length: 1000 }, (_, i) => `metrics.m${i} > 0`).join(' AND '),
+      first: 5,
+    });
+    expect(manyTerms.errors?.[0]?.extensions?.code).toBe('RUN_FILTER_INVALID');
     // A quote inside a string matches literally instead of breaking out.
     const quoted = await t.gql<RunsPage>(RUNS, { filter: "params.`a` = ''' OR ''='", first: 5 });
     expect(quoted.data!.runs.totalCount).toBe(0);
