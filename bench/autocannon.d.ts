@@ -17,6 +17,15 @@ declare module 'autocannon' {
       pipelining?: number;
       /** A falsy return counts the response in `mismatches`. */
       verifyBody?: (body: string) => boolean;
+      /** Sent in turn on each connection, each overriding the defaults above. */
+      requests?: {
+        method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+        path?: string;
+        headers?: Record<string, string>;
+        body?: string | Buffer;
+      }[];
+      /** Requests per second across all connections (default: as fast as answered). */
+      overallRate?: number;
     }
 
     /** hdr-histogram summary; latencies in milliseconds, rounded to whole ms. */

@@ -1,12 +1,16 @@
 // `npm run bench -- epoch-e2e [--per-class N] [--epochs E]`: end-to-end epochs on 512×512
 // JPEGs (3 × 1,000 demo images by default, ingested by reference), decode and augmentation
 // included, of the default `menagerie:cnn` (64×64, batch 32) through the real trainer
-// (trainModel + loadImageDataset, pixel cache cleared first so epoch 1 decodes every JPEG)
-// against the reference project's Keras pipeline on the same files, whose paths it reads
-// from our SQLite catalogue (bench/anchors/epoch_e2e.py: ImageDataGenerator +
-// flow_from_dataframe, decoding and augmenting every epoch). Both validate on the val split
-// inside each epoch, so an epoch is train + val. Epochs alternate, Keras then ours, both
-// processes alive, so load from other processes hits both alike.
+// (trainModel + loadImageDataset, pixel cache cleared first so epoch 1 decodes every JPEG,
+// later epochs read the cache) against two Keras pipelines on the same files, whose paths
+// they read from our SQLite catalogue (bench/anchors/epoch_e2e.py): tf.data with
+// decode_jpeg at sharp's reduced scale, `.cache()` after decode/resize, `.shuffle()`, Keras
+// augmentation layers and `.prefetch(AUTOTUNE)` (the ratios), and the reference project's
+// ImageDataGenerator.flow_from_dataframe, decoding and augmenting every epoch (for
+// comparison). All validate on the val split inside each epoch, so an epoch is train + val.
+// Epochs alternate, tf.data, then ImageDataGenerator, then ours, all processes alive, so
+// load from other processes hits all alike. Epoch 1 (decode included) and epoch 2 (cached)
+// each get a ratio.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -66,13 +70,21 @@ export async function run(args: string[]): Promise<void> {
         `an epoch is train (augmented) + val on both sides; load average ${loadAverage()}`,
     );
 
-    const keras = await pacedKeras(python, path.join(dataDir, 'menagerie.db'), epochs, spec.size);
-    const kerasTimes: EpochTimes[] = [];
+    const dbFile = path.join(dataDir, 'menagerie.db');
+    const anchors = {
+      tfdata: await pacedKeras(python, dbFile, epochs, spec.size, 'tfdata'),
+      generator: await pacedKeras(python, dbFile, epochs, spec.size, 'generator'),
+    };
+    const times = { tfdata: [] as EpochTimes[], generator: [] as EpochTimes[] };
+    const kerasEpoch = async () => {
+      times.tfdata.push(await anchors.tfdata.epoch());
+      times.generator.push(await anchors.generator.epoch());
+    };
     const ours: EpochTimes[] = [];
     let trainSeconds = 0;
     const outputDir = fs.mkdtempSync(path.join(os.tmpdir(), 'menagerie-epoch-e2e-'));
     try {
-      kerasTimes.push(await keras.epoch());
+      await kerasEpoch();
       const { result } = await timeIt(() =>
         trainModel({
           plugin,
@@ -92,52 +104,80 @@ export async function run(args: string[]): Promise<void> {
                 trainSeconds,
                 valAccuracy: metrics.val_accuracy ?? NaN,
               });
-              report(epoch, kerasTimes[epoch]!, ours[epoch]!, images);
-              // Keras's next epoch runs while our trainer waits here, outside our epoch timer.
-              if (epoch + 1 < epochs) kerasTimes.push(await keras.epoch());
+              report(epoch, times.tfdata[epoch]!, times.generator[epoch]!, ours[epoch]!, images);
+              // Keras's next epochs run while our trainer waits here, outside our epoch timer.
+              if (epoch + 1 < epochs) await kerasEpoch();
             },
           },
         }),
       );
       if (result.history.length !== epochs) throw new Error(`trained ${result.history.length}`);
     } finally {
-      keras.close();
+      anchors.tfdata.close();
+      anchors.generator.close();
       await Promise.all([train.close(), val.close()]);
       fs.rmSync(outputDir, { recursive: true, force: true });
     }
-    const summary = await keras.summary;
+    const summary = await anchors.tfdata.summary;
+    await anchors.generator.summary;
     if (train.decoded !== train.size) {
       throw new Error(`expected ${train.size} decodes in epoch 1 only, got ${train.decoded}`);
     }
 
-    const later = (times: EpochTimes[]) =>
+    const later = (list: EpochTimes[]) =>
       percentile(
-        times.slice(1).map((t) => t.seconds),
+        list.slice(1).map((t) => t.seconds),
         50,
       );
-    const keras2 = later(kerasTimes);
-    const ours2 = later(ours);
-    const kerasName = `keras ImageDataGenerator.flow_from_dataframe + fit (TF ${String(summary.tf)}, Keras ${String(summary.keras)})`;
     const suffix = epochs > 2 ? ` (median of epochs 2-${epochs})` : '';
-    printFigure(`${kerasName} epoch 1`, kerasTimes[0]!.seconds, 's');
-    printFigure(`${kerasName} epoch 2${suffix}`, keras2, 's');
+    const versions = `TF ${String(summary.tf)}, Keras ${String(summary.keras)}`;
+    const names = {
+      generator: 'keras ImageDataGenerator.flow_from_dataframe + fit',
+      tfdata: `keras tf.data (decode_jpeg, cache, shuffle, augmentation layers, prefetch) + fit (${versions})`,
+    };
+    for (const key of ['generator', 'tfdata'] as const) {
+      printFigure(`${names[key]} epoch 1`, times[key][0]!.seconds, 's');
+      printFigure(`${names[key]} epoch 2${suffix}`, later(times[key]), 's');
+    }
     printFigure('menagerie trainModel + loadImageDataset epoch 1', ours[0]!.seconds, 's');
-    printFigure(`menagerie trainModel + loadImageDataset epoch 2${suffix}`, ours2, 's');
-    printFigure('keras epoch 2', images / keras2, 'images/s');
-    printFigure('menagerie epoch 2', images / ours2, 'images/s');
-    printFigure('epoch 1 menagerie vs keras', ours[0]!.seconds / kerasTimes[0]!.seconds, 'x');
+    printFigure(`menagerie trainModel + loadImageDataset epoch 2${suffix}`, later(ours), 's');
+    printFigure('keras tf.data epoch 2', images / later(times.tfdata), 'images/s');
+    printFigure('menagerie epoch 2', images / later(ours), 'images/s');
+    printFigure(
+      'epoch 2 time menagerie vs ImageDataGenerator (for comparison)',
+      later(ours) / later(times.generator),
+      'x',
+    );
     console.log(`load average after: ${loadAverage()}`);
-    printRatio('epoch-e2e epoch 2 time menagerie vs keras', ours2, keras2, false);
+    printRatio(
+      'epoch-e2e epoch 1 time menagerie vs keras tf.data',
+      ours[0]!.seconds,
+      times.tfdata[0]!.seconds,
+      false,
+    );
+    printRatio(
+      'epoch-e2e epoch 2 time menagerie vs keras tf.data',
+      later(ours),
+      later(times.tfdata),
+      false,
+    );
   } finally {
     await workspace.close();
   }
 }
 
-function report(epoch: number, keras: EpochTimes, ours: EpochTimes, images: number): void {
+function report(
+  epoch: number,
+  tfdata: EpochTimes,
+  generator: EpochTimes,
+  ours: EpochTimes,
+  images: number,
+): void {
   const side = (t: EpochTimes) =>
     `${t.seconds.toFixed(2)} s (train ${t.trainSeconds.toFixed(2)} s, ` +
     `${(images / t.seconds).toFixed(0)} images/s, val_accuracy ${t.valAccuracy.toFixed(3)})`;
-  console.log(`epoch ${epoch + 1}: keras ${side(keras)}`);
+  console.log(`epoch ${epoch + 1}: keras tf.data ${side(tfdata)}`);
+  console.log(`epoch ${epoch + 1}: keras ImageDataGenerator ${side(generator)}`);
   console.log(`epoch ${epoch + 1}: menagerie ${side(ours)}; load ${loadAverage()}`);
 }
 
@@ -145,9 +185,16 @@ function report(epoch: number, keras: EpochTimes, ours: EpochTimes, images: numb
  * The Keras anchor as a live process whose epochs run one at a time on request, so its
  * epochs and ours alternate and share whatever load the machine has at the moment.
  */
-async function pacedKeras(python: string, db: string, epochs: number, size: number) {
+async function pacedKeras(
+  python: string,
+  db: string,
+  epochs: number,
+  size: number,
+  pipeline: 'tfdata' | 'generator',
+) {
   const script = path.join(import.meta.dirname, 'anchors/epoch_e2e.py');
-  const args = [script, db, String(epochs), String(size), String(BATCH), '--paced'];
+  const args = [script, db, String(epochs), String(size), String(BATCH), '--pipeline', pipeline];
+  args.push('--paced');
   const child = spawn(python, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));

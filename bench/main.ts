@@ -11,11 +11,14 @@ export interface BenchmarkModule {
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 /** Files in bench/ that are harness, not benchmarks. */
 const NOT_BENCHMARKS = new Set([
+  'bench-services.ts',
   'main.ts',
   'paced-anchor.ts',
   'python-env.ts',
+  'reference-champion.ts',
   'reference-cnn.ts',
   'report.ts',
+  'served-workspace.ts',
 ]);
 
 function availableBenchmarks(): string[] {

@@ -1,123 +1,102 @@
-// `npm run bench -- predict-batch [--images N] [--repeats R]`: batched inference throughput
-// of the reference CNN, batch 32, over N images decoded beforehand (the AFHQ sample JPEGs,
-// cycled), against Keras 3 `model.predict(x, batch_size=32)` on the same images. Passes
-// alternate, one of Keras then three of ours, both processes alive, so load from other
-// processes hits all alike: Menagerie's predictor (tf/native-predictor.ts, native ops;
-// the ratio), `model.predict` under the fast kernels, and `model.predict` under tfjs's stock
-// kernels. Each figure is the median of R passes after a warm-up.
+// `npm run bench -- predict-batch [--images N] [--repeats R]`: batched classification
+// throughput as the GraphQL predictBatch resolver runs it: N JPEGs (the AFHQ sample JPEGs,
+// cycled) sent 32 at a time to the serving InferenceEngine's `predictBatch` (sharp decode
+// on libuv's threads, one forward pass of the champion per 32, loaded through the registry
+// and the `menagerie:cnn` plugin). Against Keras 3 on the same model and JPEGs
+// (bench/anchors/predict_keras.py): Pillow decode at sharp's reduced scale, then `model(x)`
+// per batch of 32, and `model.predict(x, batch_size=32)` over the pass's decoded images
+// plus the same decode; the ratio is against the faster of the two in the run. Passes alternate, one of Keras then one of ours, both processes alive,
+// so load from other processes hits both alike; each figure is the median of R passes.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type * as TfNode from '@tensorflow/tfjs-node';
-import { loadTensorflow } from '../tf/tensorflow.js';
-import { decodeToPixels, pixelsToTensor } from '../data/preprocess.js';
-import { fastPredictor } from '../tf/native-predictor.js';
-import { installFastKernels } from '../tf/fast-kernels.js';
+import { openWorkspace } from '../cli/workspace.js';
 import { pacedAnchor } from './paced-anchor.js';
 import { sampleJpegs } from './predict-inprocess.js';
 import { ensurePythonEnv } from './python-env.js';
-import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
-import { percentile, printFigure, printRatio, timeIt, numberFlag } from './report.js';
+import { KERAS_ANCHOR_PACKAGES } from './reference-cnn.js';
+import { servedReferenceEngine } from './reference-champion.js';
+import { loadAverage, numberFlag, percentile, printFigure, printRatio, timeIt } from './report.js';
 
 const BATCH = 32;
-const LABELS = ['cat', 'dog', 'wild'];
 
 export async function run(args: string[]): Promise<void> {
-  const images = numberFlag(args, '--images', 3200);
+  const count = numberFlag(args, '--images', 3200);
   const repeats = numberFlag(args, '--repeats', 5);
   const files = sampleJpegs();
   const { python } = await ensurePythonEnv({ packages: KERAS_ANCHOR_PACKAGES });
+  console.log(
+    `${count} JPEGs a pass (${files.length} distinct), batches of ${BATCH}, ${repeats} passes a ` +
+      `side; load average ${loadAverage()}`,
+  );
   const keras = pacedAnchor(python, [
     path.join(import.meta.dirname, 'anchors/predict_keras.py'),
     'batch',
-    String(images),
+    String(count),
     String(BATCH),
-    String(repeats),
     ...files,
     '--paced',
   ]);
 
-  const tf = await loadTensorflow();
-  const { model, input } = await referenceCnn(tf, LABELS);
-  const decoded = await Promise.all(
-    files.map((file) => decodeToPixels(fs.readFileSync(file), input, file)),
-  );
-  const all = Array.from({ length: images }, (_, i) => decoded[i % decoded.length]!);
-  const x = pixelsToTensor(tf, all, input);
-
-  const predictor = fastPredictor(tf, model);
-  if (!predictor.native) throw new Error('the reference CNN should run on native ops');
-  type Kind = 'menagerie' | 'fast' | 'stock';
-  const predict = (kind: Kind, batch: TfNode.Tensor) =>
-    kind === 'menagerie' ? predictor(batch) : (model.predict(batch) as TfNode.Tensor);
-  // What a batching server does: one predict per batch of 32, probabilities read back.
-  const pass = (kind: Kind) => {
-    for (let start = 0; start < images; start += BATCH) {
-      tf.tidy(() => {
-        predict(kind, x.slice(start, Math.min(BATCH, images - start))).dataSync();
-      });
-    }
-  };
-  const timedPass = async (kind: Kind): Promise<number> => {
-    const uninstall = kind === 'stock' ? undefined : installFastKernels(tf);
-    try {
-      const { seconds } = await timeIt(() => pass(kind));
-      return images / seconds;
-    } finally {
-      uninstall?.();
-    }
-  };
-  for (const kind of ['menagerie', 'fast', 'stock'] as const) await timedPass(kind);
-  await keras.next(); // ready: warmed up
-
-  const rates = {
-    keras: [] as number[],
-    menagerie: [] as number[],
-    fast: [] as number[],
-    stock: [] as number[],
-  };
+  const bytes = files.map((file) => fs.readFileSync(file));
+  const order = Array.from({ length: count }, (_, i) => bytes[i % bytes.length]!);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'menagerie-predict-batch-'));
+  const workspace = await openWorkspace({ dataDir });
+  const rates = { call: [] as number[], predict: [] as number[], menagerie: [] as number[] };
+  let versions = '';
   try {
-    for (let round = 1; round <= repeats; round++) {
-      const { images_per_s: kerasRate } = await keras.step();
-      if (typeof kerasRate !== 'number') throw new Error('keras anchor reported no images_per_s');
-      rates.keras.push(kerasRate);
-      for (const kind of ['menagerie', 'fast', 'stock'] as const) {
-        rates[kind].push(await timedPass(kind));
+    const engine = await servedReferenceEngine(workspace);
+    // What a client of predictBatch does: one call per 32 images, answers read back.
+    const pass = async () => {
+      const { seconds } = await timeIt(async () => {
+        for (let start = 0; start < count; start += BATCH) {
+          const answers = await engine.predictBatch(order.slice(start, start + BATCH), {
+            embedding: true,
+          });
+          if (answers.length !== Math.min(BATCH, count - start)) throw new Error('lost answers');
+        }
+      });
+      return count / seconds;
+    };
+    try {
+      await pass(); // warm-up
+      await keras.next(); // ready: warmed up
+      for (let round = 1; round <= repeats; round++) {
+        const step = await keras.step();
+        rates.call.push(Number(step.call_images_per_s));
+        rates.predict.push(Number(step.predict_images_per_s));
+        rates.menagerie.push(await pass());
+        const line = Object.entries(rates).map(([name, v]) => `${name} ${v.at(-1)!.toFixed(0)}`);
+        console.log(`pass ${round}: ${line.join(', ')} images/s (load ${loadAverage()})`);
       }
-      const line = Object.entries(rates).map(([name, v]) => `${name} ${v.at(-1)!.toFixed(0)}`);
-      const load = os.loadavg()[0]!.toFixed(1);
-      console.log(`pass ${round}: ${line.join(', ')} images/s (load ${load})`);
+    } finally {
+      keras.close();
+      await engine.close();
     }
+    const summary = await keras.next();
+    versions = `TF ${String(summary.tf)}, Keras ${String(summary.keras)}`;
   } finally {
-    keras.close();
-    x.dispose();
-    model.dispose();
+    await workspace.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  const anchor = await keras.next();
 
-  const kerasRate = percentile(rates.keras, 50);
+  const callRate = percentile(rates.call, 50);
+  const predictRate = percentile(rates.predict, 50);
   const oursRate = percentile(rates.menagerie, 50);
   printFigure(
-    `keras model.predict batch ${BATCH} (TF ${String(anchor.tf)}, Keras ${String(anchor.keras)})`,
+    `keras model.predict batch ${BATCH} + Pillow decode (${versions})`,
+    predictRate,
+    'images/s',
+  );
+  printFigure(`keras model(x) batch ${BATCH} + Pillow decode`, callRate, 'images/s');
+  printFigure(`menagerie InferenceEngine.predictBatch ${BATCH}`, oursRate, 'images/s');
+  console.log(`load average after: ${loadAverage()}`);
+  // Against whichever Keras way was faster in this run.
+  const [name, kerasRate] =
+    callRate >= predictRate ? ['model(x)', callRate] : ['model.predict', predictRate];
+  printRatio(
+    `predict-batch ${BATCH} menagerie InferenceEngine vs keras ${name}`,
+    oursRate,
     kerasRate,
-    'images/s',
   );
-  printFigure(
-    `tfjs-node model.predict batch ${BATCH}, stock kernels`,
-    percentile(rates.stock, 50),
-    'images/s',
-  );
-  printFigure(
-    `tfjs-node model.predict batch ${BATCH}, fast kernels`,
-    percentile(rates.fast, 50),
-    'images/s',
-  );
-  printFigure(`menagerie fastPredictor batch ${BATCH} (native ops)`, oursRate, 'images/s');
-  const best = (values: number[]) => Math.max(...values);
-  printFigure(
-    'best-pass ratio, quiet-moment comparison (for information)',
-    best(rates.menagerie) / best(rates.keras),
-    'x',
-  );
-  printRatio(`predict-batch ${BATCH} menagerie vs keras model.predict`, oursRate, kerasRate);
 }

@@ -1,91 +1,122 @@
-// `npm run bench -- predict-inprocess [--calls N]`: one image end to end in process, JPEG
-// bytes in memory → decode + resize to 64×64 (data/preprocess.ts, what serving runs) →
-// reference CNN → probabilities in JS, p50/p99 over N calls, against Keras 3 on one image
-// with Pillow decode + resize, through `model.predict` (the ratio) and through a direct
-// `model(x, training=False)` call (for information). Real 512×512 AFHQ JPEGs from
-// ../shared/samples, read at run time.
+// `npm run bench -- predict-inprocess [--calls N] [--rounds R]`: one image end to end in process, the
+// way the GraphQL predict resolver classifies it: JPEG bytes in memory → the serving
+// InferenceEngine (serving/inference-engine.ts) following the `faces` champion, the
+// reference CNN loaded through the registry and the `menagerie:cnn` plugin
+// (serving/served-model.ts): sharp decode + resize to 64×64, one forward pass with its
+// embedding, probabilities back in JS; p50/p99 over R × N calls one at a time. Against Keras 3
+// on the same model and images, decoding with Pillow at sharp's reduced scale
+// (bench/anchors/predict_keras.py): `model(x)` (the ratio) and `model.predict` (for
+// comparison). Rounds alternate, N calls of Keras then N of ours, both processes alive, so
+// load from other processes hits both alike. Real 512×512 AFHQ JPEGs from ../shared/samples,
+// read at run time.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { openWorkspace } from '../cli/workspace.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
-import { fastPredictor } from '../tf/native-predictor.js';
-import { decodeToPixels, pixelsToTensor } from '../data/preprocess.js';
-import { ensurePythonEnv, runPythonJson } from './python-env.js';
-import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
-import { percentile, printFigure, printRatio } from './report.js';
+import { pacedAnchor } from './paced-anchor.js';
+import { ensurePythonEnv } from './python-env.js';
+import { KERAS_ANCHOR_PACKAGES } from './reference-cnn.js';
+import { REFERENCE_LABELS, servedReferenceEngine } from './reference-champion.js';
+import { loadAverage, numberFlag, percentile, printFigure, printRatio } from './report.js';
 
 export const SAMPLE_DIR = path.resolve(import.meta.dirname, '../../shared/samples/afhq-mini/cat');
-const LABELS = ['cat', 'dog', 'wild'];
 const WARMUP = 20;
 
 export async function run(args: string[]): Promise<void> {
-  const at = args.indexOf('--calls');
-  const calls = at >= 0 ? Number(args[at + 1]) : 500;
-  if (!Number.isInteger(calls) || calls < 10) throw new Error('--calls takes an integer ≥ 10');
+  const calls = numberFlag(args, '--calls', 100);
+  const rounds = numberFlag(args, '--rounds', 5);
   const files = sampleJpegs();
+  const images = files.map((file) => fs.readFileSync(file));
   const { python } = await ensurePythonEnv({ packages: KERAS_ANCHOR_PACKAGES });
-
-  const anchor = await runPythonJson(python, [
+  console.log(
+    `${files.length} JPEGs, ${rounds} rounds of ${calls} calls a side; load average ${loadAverage()}`,
+  );
+  const keras = pacedAnchor(python, [
     path.join(import.meta.dirname, 'anchors/predict_keras.py'),
     'single',
     String(calls),
     ...files,
+    '--paced',
   ]);
+
+  const tf = await loadTensorflow();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'menagerie-predict-inprocess-'));
+  const workspace = await openWorkspace({ dataDir });
+  const latencies: number[] = [];
+  let anchor: Record<string, unknown> = {};
+  try {
+    const engine = await servedReferenceEngine(workspace);
+    let done = 0;
+    const ourCalls = async (count: number, record: boolean) => {
+      for (let i = 0; i < count; i++, done++) {
+        const started = performance.now();
+        // As the resolver asks (serving/prediction-service.ts): with the embedding.
+        const prediction = await engine.predict(images[done % images.length]!, {
+          embedding: true,
+        });
+        const ms = performance.now() - started;
+        if (prediction.probabilities.length !== REFERENCE_LABELS.length)
+          throw new Error('wrong output size');
+        if (record) latencies.push(ms);
+      }
+    };
+    try {
+      await ourCalls(WARMUP, false);
+      const tensorsBefore = tf.memory().numTensors;
+      await keras.next(); // ready: warmed up
+      for (let round = 1; round <= rounds; round++) {
+        const step = await keras.step();
+        await ourCalls(calls, true);
+        console.log(
+          `round ${round}: keras model(x) p50 ${percentile(step.call_ms as number[], 50).toFixed(2)} ms, ` +
+            `menagerie p50 ${percentile(latencies.slice(-calls), 50).toFixed(2)} ms; load ${loadAverage()}`,
+        );
+      }
+      if (tf.memory().numTensors !== tensorsBefore) throw new Error('predict leaked tensors');
+    } finally {
+      keras.close();
+      await engine.close();
+    }
+    anchor = await keras.next();
+  } finally {
+    await workspace.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
   const figure = (key: string) => {
     const value = anchor[key];
     if (typeof value !== 'number') throw new Error(`keras anchor reported no ${key}`);
     return value;
   };
 
-  const tf = await loadTensorflow();
-  const { model, input } = await referenceCnn(tf, LABELS);
-  const predict = fastPredictor(tf, model); // native ops, as serving should run them
-  const images = files.map((file) => fs.readFileSync(file));
-  const predictOne = async (bytes: Buffer): Promise<Float32Array> => {
-    const pixels = await decodeToPixels(bytes, input);
-    return tf.tidy(() => {
-      const probabilities = predict(pixelsToTensor(tf, [pixels], input));
-      return probabilities.dataSync() as Float32Array;
-    });
-  };
-  const latencies: number[] = [];
-  const decodeOnly: number[] = [];
-  const tensorsBefore = tf.memory().numTensors;
-  for (let i = 0; i < WARMUP + calls; i++) {
-    const bytes = images[i % images.length]!;
-    const started = performance.now();
-    const probabilities = await predictOne(bytes);
-    const ms = performance.now() - started;
-    if (probabilities.length !== LABELS.length) throw new Error('wrong output size');
-    if (i >= WARMUP) latencies.push(ms);
-  }
-  for (let i = 0; i < calls; i++) {
-    const started = performance.now();
-    await decodeToPixels(images[i % images.length]!, input);
-    decodeOnly.push(performance.now() - started);
-  }
-  if (tf.memory().numTensors !== tensorsBefore) throw new Error('predict leaked tensors');
-  model.dispose();
-
   const versions = `TF ${String(anchor.tf)}, Keras ${String(anchor.keras)}`;
   printFigure(
-    `keras model.predict p50 (${versions}, Pillow decode+resize)`,
+    `keras model.predict p50 (${versions}, Pillow draft decode)`,
     figure('predict_p50_ms'),
     'ms',
   );
   printFigure('keras model.predict p99', figure('predict_p99_ms'), 'ms');
+  printFigure(
+    'python Pillow draft decode + lanczos3 resize alone p50',
+    figure('decode_p50_ms'),
+    'ms',
+  );
   printFigure('keras model(x, training=False) p50', figure('call_p50_ms'), 'ms');
   printFigure('keras model(x, training=False) p99', figure('call_p99_ms'), 'ms');
-  printFigure('python Pillow decode+resize alone p50', figure('decode_p50_ms'), 'ms');
   const p50 = percentile(latencies, 50);
-  printFigure('menagerie sharp decode+resize alone p50', percentile(decodeOnly, 50), 'ms');
-  printFigure('menagerie decode+resize+predict p50', p50, 'ms');
-  printFigure('menagerie decode+resize+predict p99', percentile(latencies, 99), 'ms');
-  printFigure('speed-up vs keras model(x) p50 (for information)', figure('call_p50_ms') / p50, 'x');
+  printFigure('menagerie InferenceEngine.predict p50', p50, 'ms');
+  printFigure('menagerie InferenceEngine.predict p99', percentile(latencies, 99), 'ms');
+  printFigure(
+    'speed-up vs keras model.predict p50 (for comparison)',
+    figure('predict_p50_ms') / p50,
+    'x',
+  );
+  console.log(`load average after: ${loadAverage()}`);
   // As calls per second, so the ratio reads as a speed-up: keras p50 ÷ ours.
   printRatio(
-    'predict-inprocess p50 menagerie vs keras model.predict (speed-up)',
+    'predict-inprocess p50 menagerie InferenceEngine vs keras model(x) (speed-up)',
     1000 / p50,
-    1000 / figure('predict_p50_ms'),
+    1000 / figure('call_p50_ms'),
   );
 }
 

@@ -1,15 +1,15 @@
 // `npm run bench -- train-throughput [--examples N] [--rounds R] [--stock]`: training
-// images/s of the reference CNN (64×64×3, batch 32, Adam 1e-3) on random tensors, tfjs-node
-// against Keras 3 `model.fit` on TensorFlow 2.21 in the same run. Ours, each with the fast
-// kernels and fused Adam: a loop of `fastTrainStep` (native forward and backward passes,
-// tf/fast-train-step.ts; the ratio printed last), a loop of `optimizer.minimize` over
-// `model.apply` (tfjs's gradient tape: the trainer's fallback for models the native step
-// does not cover) and `model.fit`.
-// Epochs alternate, one of Keras then one of each of ours, all processes alive, so load
-// from other processes hits all alike; each figure is the median of its timed epochs,
-// warm-up epochs excluded, with the load average printed per round. `--stock` also times
-// `model.fit` with tfjs's own kernels and Adam.
-import os from 'node:os';
+// images/s of the reference CNN (Adam 1e-3) on random tensors, tfjs-node against Keras 3
+// `model.fit` on TensorFlow 2.21 in the same run, at three operating points: 64×64 batch 32
+// (the default `menagerie:cnn`, the headline), 64×64 batch 128 and 96×96 batch 32. Ours, each
+// with the fast kernels and fused Adam: a loop of `fastTrainStep` (native forward and
+// backward passes, tf/fast-train-step.ts, what training/trainer.ts runs; the ratios) and,
+// at the headline point only, a loop of `optimizer.minimize` over `model.apply` (tfjs's
+// gradient tape: the trainer's fallback for models the native step does not cover) and
+// `model.fit`. Epochs alternate, one of Keras then one of each of ours, all processes alive,
+// so load from other processes hits all alike; each figure is the median of its timed
+// epochs, warm-up epochs excluded, with the load average printed per round. `--stock` also
+// times `model.fit` with tfjs's own kernels and Adam at the headline point.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -20,12 +20,17 @@ import { createFastAdam, installFastKernels } from '../tf/fast-kernels.js';
 import { fastTrainStep } from '../tf/fast-train-step.js';
 import { ensurePythonEnv } from './python-env.js';
 import { KERAS_ANCHOR_PACKAGES, referenceCnn } from './reference-cnn.js';
-import { percentile, printFigure, printRatio, timeIt, numberFlag } from './report.js';
+import { loadAverage, numberFlag, percentile, printFigure, printRatio, timeIt } from './report.js';
 
 type Tf = ModelBuildContext['tf'];
 
-const BATCH = 32;
-const SIZE = 64;
+/** Input side × batch size; the first is the headline, printed last. */
+const POINTS = [
+  { size: 64, batch: 32 },
+  { size: 64, batch: 128 },
+  { size: 96, batch: 32 },
+] as const;
+type Point = (typeof POINTS)[number];
 const LABELS = ['cat', 'dog', 'wild'];
 const CLASSES = LABELS.length;
 
@@ -35,85 +40,118 @@ export async function run(args: string[]): Promise<void> {
   const stock = args.includes('--stock');
   const { python } = await ensurePythonEnv({ packages: KERAS_ANCHOR_PACKAGES });
   const tf = await loadTensorflow();
+  console.log(
+    `${examples} examples an epoch, ${rounds} timed epochs a trainer; load average ${loadAverage()}`,
+  );
+  const results: { point: Point; keras: number; step: number }[] = [];
+  // The extra points first, so the headline's figures and ratio are printed last.
+  for (const point of [...POINTS.slice(1), POINTS[0]]) {
+    const headline = point === POINTS[0];
+    results.push(await measurePoint(tf, python, point, { examples, rounds, headline, stock }));
+  }
+  for (const { point, keras, step } of results.slice(0, -1)) {
+    printFigure(`${label(point)}: fastTrainStep vs keras model.fit`, step / keras, 'x');
+  }
+  console.log(`load average after: ${loadAverage()}`);
+  const last = results.at(-1)!;
+  printRatio(
+    `train-throughput ${label(last.point)} fastTrainStep vs keras model.fit`,
+    last.step,
+    last.keras,
+  );
+}
 
-  const x = tf.randomUniform([examples, SIZE, SIZE, 3]);
+function label(point: Point): string {
+  return `${point.size}×${point.size} batch ${point.batch}`;
+}
+
+async function measurePoint(
+  tf: Tf,
+  python: string,
+  point: Point,
+  options: { examples: number; rounds: number; headline: boolean; stock: boolean },
+): Promise<{ point: Point; keras: number; step: number }> {
+  const { examples, rounds, headline } = options;
+  const { size } = point;
+  console.log(`-- ${label(point)}`);
+  const x = tf.randomUniform([examples, size, size, 3]);
   const y = tf.tidy(() => tf.oneHot(tf.randomUniform([examples], 0, CLASSES, 'int32'), CLASSES));
-  const ours = await trainer(tf, 'fast', x, y);
-  const step = await trainer(tf, 'step', x, y);
-  const tape = await trainer(tf, 'tape', x, y);
-  const tfjsStock = stock ? await trainer(tf, 'stock', x, y) : undefined;
-  const keras = await pacedKeras(python, examples, rounds);
+  const kinds: Kind[] = headline
+    ? ['step', 'tape', 'fast', ...(options.stock ? (['stock'] as const) : [])]
+    : ['step'];
+  const trainers = new Map<Kind, EpochTimer>();
+  for (const kind of kinds) trainers.set(kind, await trainer(tf, kind, point, x, y));
+  const keras = await pacedKeras(python, examples, rounds, point);
 
-  const rates = {
-    keras: [] as number[],
-    fast: [] as number[],
-    step: [] as number[],
-    tape: [] as number[],
-    stock: [] as number[],
-  };
+  const rates = new Map<string, number[]>([
+    ['keras', []],
+    ...kinds.map((k) => [k, []] as [string, number[]]),
+  ]);
   try {
     for (let round = 1; round <= rounds; round++) {
-      rates.keras.push(examples / (await keras.epoch()));
-      rates.fast.push(await ours.epoch());
-      rates.step.push(await step.epoch());
-      rates.tape.push(await tape.epoch());
-      if (tfjsStock) rates.stock.push(await tfjsStock.epoch());
-      const line = Object.entries(rates)
-        .filter(([, values]) => values.length > 0)
-        .map(([name, values]) => `${name} ${values.at(-1)!.toFixed(0)}`);
-      const load = os.loadavg()[0]!.toFixed(1);
-      console.log(`epoch ${round}: ${line.join(', ')} images/s (load ${load})`);
+      rates.get('keras')!.push(examples / (await keras.epoch()));
+      for (const [kind, timer] of trainers) rates.get(kind)!.push(await timer.epoch());
+      const line = [...rates].map(([name, values]) => `${name} ${values.at(-1)!.toFixed(0)}`);
+      console.log(`epoch ${round}: ${line.join(', ')} images/s (load ${loadAverage()})`);
     }
   } finally {
     keras.close();
     tf.dispose([x, y]);
   }
   const summary = await keras.summary;
-
-  const kerasRate = percentile(rates.keras, 50);
-  const oursRate = percentile(rates.fast, 50);
+  const median = (name: string) => percentile(rates.get(name)!, 50);
+  const kerasRate = median('keras');
   printFigure(
-    `keras 3 model.fit (TF ${String(summary.tf)}, Keras ${String(summary.keras)}, XLA ${String(summary.jit_compile)})`,
+    `${label(point)} keras 3 model.fit (TF ${String(summary.tf)}, Keras ${String(summary.keras)}, XLA ${String(summary.jit_compile)})`,
     kerasRate,
     'images/s',
   );
-  if (tfjsStock) {
+  if (rates.has('stock')) {
     printFigure(
-      'tfjs-node model.fit, stock kernels + tf.train.adam',
-      percentile(rates.stock, 50),
+      `${label(point)} tfjs-node model.fit, stock kernels + tf.train.adam`,
+      median('stock'),
       'images/s',
     );
   }
-  printFigure('tfjs-node model.fit, fast kernels + fused Adam', oursRate, 'images/s');
-  printFigure('  its ratio to keras model.fit', oursRate / kerasRate, 'x');
-  printFigure(
-    'tfjs-node optimizer.minimize loop, fast kernels + fused Adam',
-    percentile(rates.tape, 50),
-    'images/s',
-  );
-  const stepRate = percentile(rates.step, 50);
-  printFigure('menagerie fastTrainStep loop + fused Adam', stepRate, 'images/s');
+  if (rates.has('fast')) {
+    printFigure(
+      `${label(point)} tfjs-node model.fit, fast kernels + fused Adam`,
+      median('fast'),
+      'images/s',
+    );
+  }
+  if (rates.has('tape')) {
+    printFigure(
+      `${label(point)} tfjs-node optimizer.minimize loop, fast kernels + fused Adam`,
+      median('tape'),
+      'images/s',
+    );
+  }
+  const stepRate = median('step');
+  printFigure(`${label(point)} menagerie fastTrainStep loop + fused Adam`, stepRate, 'images/s');
   // Keras's epochs swing 5-8× on a loaded machine (its spinning thread pools collapse under
   // contention) where ours stay within 2×; the best epochs are the quiet-machine comparison.
-  const best = (values: number[]) => Math.max(...values);
-  printFigure('keras best epoch (for information)', best(rates.keras), 'images/s');
-  printFigure('fastTrainStep best epoch (for information)', best(rates.step), 'images/s');
-  printFigure('  best-epoch ratio', best(rates.step) / best(rates.keras), 'x');
-  printRatio('train-throughput fastTrainStep vs keras model.fit', stepRate, kerasRate);
+  const best = (name: string) => Math.max(...rates.get(name)!);
+  printFigure(
+    `${label(point)} best-epoch ratio (for information)`,
+    best('step') / best('keras'),
+    'x',
+  );
+  return { point, keras: kerasRate, step: stepRate };
 }
 
 /**
  * The Keras anchor as a live process whose epochs run one at a time on request, so its
  * epochs and ours alternate and share whatever load the machine has at the moment.
  */
-async function pacedKeras(python: string, examples: number, epochs: number) {
+async function pacedKeras(python: string, examples: number, epochs: number, point: Point) {
   const script = path.join(import.meta.dirname, 'anchors/train_throughput.py');
   const args = [
     script,
     String(examples),
-    String(BATCH),
+    String(point.batch),
     String(epochs),
-    String(SIZE),
+    String(point.size),
     String(CLASSES),
     '--paced',
   ];
@@ -158,15 +196,18 @@ interface EpochTimer {
  * A compiled reference CNN that has run its warm-up epoch: `model.fit` under fast or stock
  * kernels, or a loop of fastTrainStep or optimizer.minimize under fast kernels.
  */
+type Kind = 'fast' | 'stock' | 'step' | 'tape';
+
 async function trainer(
   tf: Tf,
-  kind: 'fast' | 'stock' | 'step' | 'tape',
+  kind: Kind,
+  point: Point,
   x: TfNode.Tensor,
   y: TfNode.Tensor,
 ): Promise<EpochTimer> {
-  const { model, input } = await referenceCnn(tf, LABELS);
-  if (input.size !== SIZE)
-    throw new Error(`the cnn plugin's default input is ${input.size}, expected ${SIZE}`);
+  const { model, input } = await referenceCnn(tf, LABELS, point.size);
+  if (input.size !== point.size)
+    throw new Error(`the cnn plugin built input ${input.size}, expected ${point.size}`);
   model.compile({
     optimizer: kind === 'stock' ? tf.train.adam(1e-3) : createFastAdam(tf, { learningRate: 1e-3 }),
     loss: 'categoricalCrossentropy',
@@ -182,8 +223,8 @@ async function trainer(
     }
   };
   const epoch = async (): Promise<void> => {
-    if (kind === 'step' || kind === 'tape') trainerLoopEpoch(tf, model, kind, x, y);
-    else await model.fit(x, y, { batchSize: BATCH, epochs: 1, verbose: 0 });
+    if (kind === 'step' || kind === 'tape') trainerLoopEpoch(tf, model, kind, point.batch, x, y);
+    else await model.fit(x, y, { batchSize: point.batch, epochs: 1, verbose: 0 });
   };
   await withKernels(epoch);
   return {
@@ -205,6 +246,7 @@ function trainerLoopEpoch(
   tf: Tf,
   model: TfNode.LayersModel,
   kind: 'step' | 'tape',
+  batch: number,
   x: TfNode.Tensor,
   y: TfNode.Tensor,
 ) {
@@ -214,8 +256,8 @@ function trainerLoopEpoch(
   if (kind === 'step' && !run.native) throw new Error('the reference CNN should train natively');
   const examples = x.shape[0]!;
   let totals: TfNode.Tensor[] = [tf.scalar(0), tf.scalar(0)];
-  for (let start = 0; start < examples; start += BATCH) {
-    const size = Math.min(BATCH, examples - start);
+  for (let start = 0; start < examples; start += batch) {
+    const size = Math.min(batch, examples - start);
     const next = tf.tidy(() => {
       const { loss, correct } = run(x.slice(start, size), y.slice(start, size));
       const sums = [totals[0]!.add(loss), totals[1]!.add(correct)];

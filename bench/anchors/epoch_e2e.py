@@ -1,19 +1,27 @@
-"""Anchor: end-to-end epochs of the reference project's Keras pipeline on JPEGs on disk.
+"""Anchors: end-to-end epochs of a Keras training pipeline on JPEGs on disk.
 
-Written the reference way: image paths come from SQLite (Menagerie's own catalogue, whose
-rows were ingested by reference, so `uri` is a file:// path to the same JPEGs Menagerie
-reads) into a pandas dataframe; `ImageDataGenerator(...).flow_from_dataframe` decodes,
-resizes to 64x64 and augments every image every epoch; `model.fit` trains the reference
-CNN (Adam 1e-3) and validates on the val split (rescaled only) at the end of each epoch.
+Both read the image paths from SQLite (Menagerie's own catalogue, whose rows were ingested by
+reference, so `uri` is a file:// path to the same JPEGs Menagerie reads), train the
+reference CNN (Adam 1e-3, batch 32) and validate on the val split (rescaled only) at the end
+of each epoch, as Menagerie's trainer does.
 
-Keras 3 dropped ImageDataGenerator from `keras.preprocessing.image`, but still ships it as
-`keras.src.legacy.preprocessing.image.ImageDataGenerator`, exported to reference-style code
-as `tensorflow.keras.preprocessing.image.ImageDataGenerator`; that is the import used here.
+--pipeline tfdata (the default; what a careful Keras user writes today): `tf.data` from the
+  paths, `read_file` + `decode_jpeg` at sharp's shrink-on-load scale (`ratio`, 1/4 for
+  512 -> 64, see sharp_scale.py) + a lanczos3 resize to 64x64 (sharp's kernel), parallel
+  map, `.cache()` after decode/resize so later epochs decode nothing, `.shuffle()` over the
+  whole split each epoch, `.batch()`, Keras augmentation layers on each batch (RandomFlip,
+  RandomRotation 10 deg, RandomZoom 0.1, RandomTranslation 0.1, RandomBrightness 0.2, edges
+  'nearest': the ranges of Menagerie's DEFAULT_AUGMENT), rescale, `.prefetch(AUTOTUNE)`.
+--pipeline generator (the reference project's): `ImageDataGenerator(...).flow_from_dataframe`
+  decodes (full scale), resizes and augments every image every epoch. Keras 3 dropped
+  ImageDataGenerator from `keras.preprocessing.image` but still ships it as
+  `keras.src.legacy.preprocessing.image.ImageDataGenerator`, exported to reference-style code
+  as `tensorflow.keras.preprocessing.image.ImageDataGenerator`; that is the import used here.
 
 With --paced, each epoch waits for a line on stdin and reports {"epoch", "seconds", ...}
 on stdout when done, so the caller can interleave its own epochs with these.
 
-Usage: python epoch_e2e.py <menagerie.db> <epochs> [size] [batch] [--paced]
+Usage: python epoch_e2e.py <menagerie.db> <epochs> [size] [batch] [--pipeline P] [--paced]
 Last stdout line: {"epoch_seconds": [...], "train_seconds": [...], "tf": "2.21.0", ...}
 """
 
@@ -31,6 +39,7 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.keras.preprocessing.image import ImageDataGenerator  # noqa: E402
 from reference_cnn import reference_cnn  # noqa: E402
+from sharp_scale import sharp_jpeg_shrink  # noqa: E402
 
 
 def frame(db_path, split):
@@ -77,15 +86,8 @@ class EpochTimer(keras.callbacks.Callback):
             print(json.dumps(report), flush=True)
 
 
-def main(argv):
-    paced = "--paced" in argv
-    argv = [a for a in argv if a != "--paced"]
-    db_path, epochs = argv[1], int(argv[2])
-    size = int(argv[3]) if len(argv) > 3 else 64
-    batch = int(argv[4]) if len(argv) > 4 else 32
-    train_df, val_df = frame(db_path, "train"), frame(db_path, "val")
-
-    keras.utils.set_random_seed(0)
+def generator_datasets(train_df, val_df, size, batch):
+    """The reference project's: ImageDataGenerator + flow_from_dataframe, every epoch decoded."""
     train_gen = ImageDataGenerator(
         rescale=1.0 / 255,
         horizontal_flip=True,
@@ -107,8 +109,69 @@ def main(argv):
     val = ImageDataGenerator(rescale=1.0 / 255).flow_from_dataframe(
         val_df, shuffle=False, **common
     )
+    return train, val, len(train.class_indices)
 
-    model = reference_cnn(size, len(train.class_indices))
+
+def tfdata_datasets(train_df, val_df, size, batch):
+    """tf.data: decode once at sharp's scale, cache, shuffle, augment per batch, prefetch."""
+    classes = sorted(set(train_df["label"]) | set(val_df["label"]))
+    # One scale for the split, from the first image's size (every image here is 512x512).
+    with open(train_df["path"].iloc[0], "rb") as f:
+        shape = tf.io.extract_jpeg_shape(f.read()).numpy()
+    ratio = sharp_jpeg_shrink(int(shape[1]), int(shape[0]), size, size)
+    autotune = tf.data.AUTOTUNE
+
+    def load(path, label):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio)
+        image = tf.image.resize(image, (size, size), method="lanczos3", antialias=True)
+        return tf.clip_by_value(image, 0.0, 255.0), tf.one_hot(label, len(classes))
+
+    def source(df):
+        labels = [classes.index(label) for label in df["label"]]
+        ds = tf.data.Dataset.from_tensor_slices((list(df["path"]), labels))
+        return ds.map(load, num_parallel_calls=autotune).cache()
+
+    augment = keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal"),
+            keras.layers.RandomRotation(10 / 360, fill_mode="nearest"),
+            keras.layers.RandomZoom(0.1, fill_mode="nearest"),
+            keras.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest"),
+            keras.layers.RandomBrightness(0.2, value_range=(0, 255)),
+        ]
+    )
+    rescale = keras.layers.Rescaling(1.0 / 255)
+    train = (
+        source(train_df)
+        .shuffle(len(train_df), seed=0, reshuffle_each_iteration=True)
+        .batch(batch)
+        .map(lambda x, y: (rescale(augment(x, training=True)), y), num_parallel_calls=autotune)
+        .prefetch(autotune)
+    )
+    val = source(val_df).batch(batch).map(lambda x, y: (rescale(x), y)).prefetch(autotune)
+    return train, val, len(classes)
+
+
+def main(argv):
+    paced = "--paced" in argv
+    argv = [a for a in argv if a != "--paced"]
+    pipeline = "tfdata"
+    if "--pipeline" in argv:
+        at = argv.index("--pipeline")
+        pipeline = argv[at + 1]
+        del argv[at : at + 2]
+    db_path, epochs = argv[1], int(argv[2])
+    size = int(argv[3]) if len(argv) > 3 else 64
+    batch = int(argv[4]) if len(argv) > 4 else 32
+    train_df, val_df = frame(db_path, "train"), frame(db_path, "val")
+
+    keras.utils.set_random_seed(0)
+    builders = {"tfdata": tfdata_datasets, "generator": generator_datasets}
+    if pipeline not in builders:
+        raise SystemExit(f"unknown --pipeline {pipeline}; expected one of {sorted(builders)}")
+    train, val, classes = builders[pipeline](train_df, val_df, size, batch)
+
+    model = reference_cnn(size, classes)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss="categorical_crossentropy",
@@ -121,6 +184,7 @@ def main(argv):
     print(
         json.dumps(
             {
+                "pipeline": pipeline,
                 "epoch_seconds": [round(s, 4) for s in timer.seconds],
                 "train_seconds": [round(s, 4) for s in timer.train_seconds],
                 "val_accuracy": [float(v) for v in history.history.get("val_accuracy", [])],
@@ -129,7 +193,6 @@ def main(argv):
                 "tf": tf.__version__,
                 "keras": keras.__version__,
                 "jit_compile": bool(model.jit_compile),
-                "generator": f"{ImageDataGenerator.__module__}.ImageDataGenerator",
             }
         )
     )

@@ -1,12 +1,15 @@
-"""Anchor: the reference serving stack, FastAPI + uvicorn + Keras 3 on TF 2.21.
+"""Anchor: FastAPI + uvicorn + Keras 3 on TF 2.21, one image per request, no batching.
 
 `POST /predict` takes a multipart form with one field `file`, reads its bytes, decodes them
-with Pillow, resizes to 64x64 (Pillow's default filter), scales to [0, 1] and runs
-`model.predict` on the reference CNN (random weights, seed 0), answering JSON with the label,
-its confidence and every class's probability. It is a plain `def`, so FastAPI runs it on its
-thread pool and requests overlap; `POST /predict-async` is the same as an `async def` with
+with Pillow at sharp's shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py) and a
+lanczos3 resize to 64x64, as Menagerie's serving decodes, scales to [0, 1] and runs
+`model.predict` on the reference CNN (random weights, seed 0): the reference project's
+serving code, answering JSON with the label, its confidence and every class's probability.
+`POST /predict-call` is the same with `model(x, training=False)`, what a careful Keras user
+writes for one image. Both are plain `def`s, so FastAPI runs them on its thread pool and
+requests overlap; `POST /predict-async` is `/predict` as an `async def` with
 `await file.read()` (the FastAPI docs' upload idiom), whose blocking predict holds the event
-loop, one request at a time. The harness measures `/predict`, the faster of the two here.
+loop, one request at a time.
 
 Usage: python http_predict_server.py [--workers N]
 Binds 127.0.0.1 on a free port and prints `{"port": N}` on stderr before serving; runs
@@ -28,6 +31,7 @@ import uvicorn  # noqa: E402
 from fastapi import FastAPI, File, UploadFile  # noqa: E402
 from PIL import Image  # noqa: E402
 from reference_cnn import reference_cnn  # noqa: E402
+from sharp_scale import draft_like_sharp  # noqa: E402
 
 SIZE = 64
 LABELS = ["cat", "dog", "wild"]
@@ -35,7 +39,8 @@ LABELS = ["cat", "dog", "wild"]
 
 def decode(data):
     with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("RGB").resize((SIZE, SIZE))
+        draft_like_sharp(im, SIZE, SIZE)
+        im = im.convert("RGB").resize((SIZE, SIZE), Image.LANCZOS)
         return np.asarray(im, dtype=np.float32) / 255.0
 
 
@@ -44,8 +49,9 @@ model = reference_cnn(SIZE, len(LABELS))
 app = FastAPI()
 
 
-def answer(data):
-    probabilities = model.predict(decode(data)[None], verbose=0)[0]
+def answer(data, call=False):
+    x = decode(data)[None]
+    probabilities = (model(x, training=False).numpy() if call else model.predict(x, verbose=0))[0]
     best = int(np.argmax(probabilities))
     return {
         "label": LABELS[best],
@@ -57,6 +63,11 @@ def answer(data):
 @app.post("/predict")
 def predict(file: UploadFile = File(...)):
     return answer(file.file.read())
+
+
+@app.post("/predict-call")
+def predict_call(file: UploadFile = File(...)):
+    return answer(file.file.read(), call=True)
 
 
 @app.post("/predict-async")

@@ -1,15 +1,22 @@
 """Anchor: Keras 3 inference with the reference CNN (random weights), TF 2.21 defaults.
 
-single: per call, decode one JPEG from bytes in memory with Pillow, resize to 64x64 (Pillow's
-        default filter, as the reference project's serving code), scale to [0, 1], then
-        `model.predict(x, verbose=0)`; and the same with a direct `model(x, training=False)`
-        call, which is what a careful Keras user writes. Calls alternate between the two.
-batch:  images decoded once, `model.predict(x, batch_size=B, verbose=0)` over all of them.
-        With --paced, after the warm-up it prints {"ready": true}, then times one pass per
-        line read on stdin, answering {"images_per_s": r}, until stdin closes.
+Every image is decoded from JPEG bytes in memory as Menagerie's serving decodes it: Pillow
+`draft` at sharp's shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py), RGB, a
+lanczos3 resize to 64x64 (sharp's kernel in data/preprocess.ts), scaled to [0, 1].
 
-Usage: python predict_keras.py single <calls> <jpeg>...
-       python predict_keras.py batch <images> <batch> <repeats> <jpeg>... [--paced]
+single: per call, decode one image, then `model(x, training=False)` (what a careful Keras
+        user writes for one image: no tf.data pipeline, no per-call graph setup) and, for
+        comparison, `model.predict(x, verbose=0)`; calls alternate between the two, and the
+        decode alone is timed too. With --paced, after the warm-up it prints
+        {"ready": true}, then runs <calls> more of each per line read on stdin, answering
+        {"call_ms": [...], "predict_ms": [...], "decode_ms": [...]}.
+batch:  per pass, decode N images and classify them B at a time with `model(x)` (and, for
+        comparison, `model.predict(x, batch_size=B)` on the decoded pass). With --paced,
+        after a warm-up it prints {"ready": true}, then times one pass per line read on
+        stdin, answering {"call_images_per_s": r, "predict_images_per_s": r, ...}.
+
+Usage: python predict_keras.py single <calls> <jpeg>... [--paced]
+       python predict_keras.py batch <images> <batch> <jpeg>... [--paced]
 Last stdout line: a JSON object of figures (milliseconds per call, or images/s).
 """
 
@@ -26,6 +33,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 from reference_cnn import reference_cnn  # noqa: E402
+from sharp_scale import draft_like_sharp  # noqa: E402
 
 SIZE = 64
 CLASSES = 3
@@ -34,57 +42,86 @@ WARMUP = 20
 
 def decode(data):
     with Image.open(io.BytesIO(data)) as im:
-        im = im.convert("RGB").resize((SIZE, SIZE))
+        draft_like_sharp(im, SIZE, SIZE)
+        im = im.convert("RGB").resize((SIZE, SIZE), Image.LANCZOS)
         return np.asarray(im, dtype=np.float32) / 255.0
 
 
-def single(model, calls, images):
-    def via_predict(data):
-        return model.predict(decode(data)[None], verbose=0)
-
+def single(model, calls, images, paced):
     def via_call(data):
         return model(decode(data)[None], training=False).numpy()
 
-    timings = {"predict": [], "call": []}
-    for i in range(WARMUP + calls):
-        for name, fn in (("predict", via_predict), ("call", via_call)):
-            started = time.perf_counter()
-            fn(images[i % len(images)])
-            if i >= WARMUP:
+    def via_predict(data):
+        return model.predict(decode(data)[None], verbose=0)
+
+    def run(count, offset):
+        timings = {"call_ms": [], "predict_ms": [], "decode_ms": []}
+        for i in range(offset, offset + count):
+            data = images[i % len(images)]
+            for name, fn in (("call_ms", via_call), ("predict_ms", via_predict), ("decode_ms", decode)):
+                started = time.perf_counter()
+                fn(data)
                 timings[name].append((time.perf_counter() - started) * 1000)
-    decode_ms = []
-    for i in range(calls):
-        started = time.perf_counter()
-        decode(images[i % len(images)])
-        decode_ms.append((time.perf_counter() - started) * 1000)
+        return timings
+
+    run(WARMUP, 0)
+    if not paced:
+        timings = run(calls, 0)
+    else:
+        # Each line on stdin asks for `calls` more calls of each kind, answered as one line.
+        print(json.dumps({"ready": True}), flush=True)
+        timings = {"call_ms": [], "predict_ms": [], "decode_ms": []}
+        done = 0
+        while sys.stdin.readline():
+            step = run(calls, done)
+            done += calls
+            for name, values in step.items():
+                timings[name] += values
+            print(json.dumps(step), flush=True)
     figures = {}
     for name, values in timings.items():
-        figures[f"{name}_p50_ms"] = float(np.percentile(values, 50))
-        figures[f"{name}_p99_ms"] = float(np.percentile(values, 99))
-    figures["decode_p50_ms"] = float(np.percentile(decode_ms, 50))
+        key = name[: -len("_ms")]
+        figures[f"{key}_p50_ms"] = float(np.percentile(values, 50))
+        figures[f"{key}_p99_ms"] = float(np.percentile(values, 99))
     return figures
 
 
-def batch(model, count, batch_size, repeats, images, paced=False):
-    decoded = np.stack([decode(data) for data in images])
-    x = np.concatenate([decoded] * (count // len(decoded) + 1))[:count]
-    model.predict(x[: batch_size * 4], batch_size=batch_size, verbose=0)  # warm-up
+def batch(model, count, batch_size, images, paced):
+    order = [images[i % len(images)] for i in range(count)]
 
     def one_pass():
         started = time.perf_counter()
+        decoded = []
+        for start in range(0, count, batch_size):
+            x = np.stack([decode(data) for data in order[start : start + batch_size]])
+            model(x, training=False).numpy()
+            decoded.append(x)
+        call_seconds = time.perf_counter() - started
+        x = np.concatenate(decoded)
+        started = time.perf_counter()
         model.predict(x, batch_size=batch_size, verbose=0)
-        return count / (time.perf_counter() - started)
+        predict_seconds = time.perf_counter() - started
+        decode_started = time.perf_counter()
+        for data in order:
+            decode(data)
+        decode_seconds = time.perf_counter() - decode_started
+        return {
+            "call_images_per_s": count / call_seconds,
+            # model.predict on the pass's decoded images, plus the decode it did not do.
+            "predict_images_per_s": count / (predict_seconds + decode_seconds),
+            "decode_images_per_s": count / decode_seconds,
+        }
 
+    one_pass()  # warm-up: traces and allocates
     rates = []
     if paced:
-        one_pass()  # a full pass, so the first timed one is warm too
         print(json.dumps({"ready": True}), flush=True)
         while sys.stdin.readline():
             rates.append(one_pass())
-            print(json.dumps({"images_per_s": rates[-1]}), flush=True)
+            print(json.dumps(rates[-1]), flush=True)
     else:
-        rates = [one_pass() for _ in range(repeats)]
-    return {"images_per_s": rates}
+        rates = [one_pass()]
+    return {"passes": rates}
 
 
 def main(argv):
@@ -95,11 +132,10 @@ def main(argv):
     model = reference_cnn(SIZE, CLASSES)
     if mode == "single":
         calls, paths = int(argv[2]), argv[3:]
-        figures = single(model, calls, [open(p, "rb").read() for p in paths])
+        figures = single(model, calls, [open(p, "rb").read() for p in paths], paced)
     elif mode == "batch":
-        count, batch_size, repeats, paths = int(argv[2]), int(argv[3]), int(argv[4]), argv[5:]
-        data = [open(p, "rb").read() for p in paths]
-        figures = batch(model, count, batch_size, repeats, data, paced)
+        count, batch_size, paths = int(argv[2]), int(argv[3]), argv[4:]
+        figures = batch(model, count, batch_size, [open(p, "rb").read() for p in paths], paced)
     else:
         print(f"unknown mode {mode}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ export interface IngestOptions {
   /** Renames labels after normalisation: `new Map([['wild', 'wildlife']])`. */
   labelMap?: ReadonlyMap<string, string>;
   maxPixels?: number;
-  /** Files decoded at once (default 4: sharp decodes on libuv's 4 threads). */
+  /** Files decoded at once (default: libuv's thread pool size, 4 unless UV_THREADPOOL_SIZE says). */
   concurrency?: number;
   /** Called after each file with running totals. */
   onProgress?: (progress: IngestProgress) => void;
@@ -60,6 +60,16 @@ export interface IngestReport {
 }
 
 const BATCH_SIZE = 64;
+/**
+ * Files read and hashed ahead of decoding, and looked up in one query. About two chunks'
+ * bytes are held at a time (the one handed out and the next), so this bounds memory too.
+ */
+const READ_CHUNK = 16;
+/** sharp decodes on libuv's thread pool: one file per thread keeps every thread busy. */
+const DEFAULT_CONCURRENCY = Math.max(
+  1,
+  Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4,
+);
 
 const REASONS: Partial<Record<ErrorCode, RejectReason>> = {
   IMAGE_EMPTY: 'empty',
@@ -127,16 +137,14 @@ export async function ingestImages(
     }
   };
 
-  const ingestOne = async (source: IngestSource) => {
-    let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(source.path);
-    } catch (error) {
-      report.rejected.push({ path: source.path, reason: 'not-found', detail: String(error) });
+  const ingestOne = async (file: ReadFile) => {
+    const { source } = file;
+    if ('error' in file) {
+      report.rejected.push({ path: source.path, reason: 'not-found', detail: String(file.error) });
       return;
     }
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const seen = knownInRun.get(sha256) ?? (await pathBySha(sha256));
+    const { bytes, sha256 } = file;
+    const seen = knownInRun.get(sha256) ?? file.stored;
     if (seen !== undefined) {
       if (seen === source.path) report.unchanged++;
       else report.duplicates.push({ path: source.path, sameAs: seen ?? '(uploaded)' });
@@ -175,9 +183,10 @@ export async function ingestImages(
     if (batch.length >= BATCH_SIZE) await flush();
   };
 
-  const queue = discovered.sources[Symbol.iterator]();
+  const files = readAhead(db, discovered.sources);
   const worker = async () => {
-    for (let next = queue.next(); !next.done; next = queue.next()) {
+    // Async generators queue concurrent next() calls, so workers share one safely.
+    for (let next = await files.next(); !next.done; next = await files.next()) {
       if (options.signal?.aborted) {
         report.interrupted = true;
         return;
@@ -193,8 +202,11 @@ export async function ingestImages(
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker),
+    );
   } finally {
+    await files.return(undefined);
     await flush();
   }
   if (!options.reference) report.sweptBlobs = await sweepOrphanBlobs(deps, started);
@@ -214,6 +226,62 @@ export function splitFor(sha256: string, valFraction: number): Split {
   return mixed.readUInt32BE(0) / 2 ** 32 < valFraction ? 'val' : 'train';
 }
 
+/** A source read and hashed, with the path already stored under its sha256, if any. */
+type ReadFile =
+  | { source: IngestSource; error: unknown }
+  | {
+      source: IngestSource;
+      bytes: Buffer;
+      sha256: string;
+      /** Undefined: new bytes; null: stored by an upload (no source path). */
+      stored: string | null | undefined;
+    };
+
+/**
+ * Reads and hashes the sources a chunk at a time, one query per chunk finding the hashes
+ * already stored: a query per file cost the main thread more than hashing did on SQLite,
+ * and is a round trip per file on PostgreSQL. The next chunk is read while this one is
+ * decoded.
+ */
+async function* readAhead(
+  db: OpenDatabase['db'],
+  sources: readonly IngestSource[],
+): AsyncGenerator<ReadFile, void, undefined> {
+  const readChunk = async (start: number): Promise<ReadFile[]> => {
+    const chunk = sources.slice(start, start + READ_CHUNK);
+    const read = await Promise.all(
+      chunk.map(async (source): Promise<ReadFile> => {
+        try {
+          const bytes = await fs.readFile(source.path);
+          const sha256 = createHash('sha256').update(bytes).digest('hex');
+          return { source, bytes, sha256, stored: undefined };
+        } catch (error) {
+          return { source, error };
+        }
+      }),
+    );
+    const hashes = [...new Set(read.flatMap((f) => ('error' in f ? [] : [f.sha256])))];
+    const rows =
+      hashes.length === 0
+        ? []
+        : await db
+            .selectFrom('images')
+            .select(['sha256', 'source_path'])
+            .where('sha256', 'in', hashes)
+            .execute();
+    const stored = new Map(rows.map((r) => [r.sha256, r.source_path]));
+    return read.map((f) => ('error' in f ? f : { ...f, stored: stored.get(f.sha256) }));
+  };
+  let next = sources.length > 0 ? readChunk(0) : null;
+  for (let start = 0; next; start += READ_CHUNK) {
+    const current = await next;
+    next = start + READ_CHUNK < sources.length ? readChunk(start + READ_CHUNK) : null;
+    // A failed read-ahead is awaited with the chunk it belongs to, not reported unhandled.
+    next?.catch(() => undefined);
+    yield* current;
+  }
+}
+
 /**
  * Deletes blobs no row names that were written before `before` (a killed run's leftovers,
  * temporary files included). Newer ones may belong to a concurrent ingest not yet committed.
@@ -225,10 +293,17 @@ export async function sweepOrphanBlobs(
   if (!deps.blobs.list) return 0;
   const { db } = deps.database;
   // Predictions keep their uploads' bytes for feedback: those blobs are named too.
+  // Predictions that kept no bytes have no blob_uri.
   const rows = await db
     .selectFrom('images')
     .select('uri')
-    .union(db.selectFrom('predictions').select('blob_uri as uri'))
+    .union(
+      db
+        .selectFrom('predictions')
+        .select('blob_uri as uri')
+        .where('blob_uri', 'is not', null)
+        .$narrowType<{ uri: string }>(),
+    )
     .execute();
   const referenced = new Set(rows.map((r) => r.uri));
   let swept = 0;

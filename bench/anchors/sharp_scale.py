@@ -1,0 +1,30 @@
+"""Pillow decoding at the scale sharp decodes at, so anchors decode as much as Menagerie does.
+
+sharp (0.34, src/pipeline.cc) decodes a JPEG that is to be resized at a reduced DCT scale
+("shrink-on-load"): with shrink = min(width / target_w, height / target_h) it picks the
+largest of 8, 4, 2 not above shrink, then halves it when shrink is exactly that integer
+("known libjpeg rounding errors"). So 512 -> 64 decodes at 1/4 (128x128), not 1/8, and
+512 -> 32 at 1/8 (64x64). The rest of the way is its resize kernel, lanczos3 by default.
+`Image.draft` asks libjpeg for the same reduced scale; Pillow's LANCZOS is lanczos3.
+"""
+
+from PIL import Image
+
+
+def sharp_jpeg_shrink(width, height, target_w, target_h):
+    """The DCT scale denominator sharp's shrink-on-load uses for this resize (1, 2, 4 or 8)."""
+    shrink = min(width / target_w, height / target_h)
+    factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
+    if factor > 1 and int(shrink) == factor:
+        factor //= 2
+    return factor
+
+
+def draft_like_sharp(im, target_w, target_h):
+    """Calls `im.draft` so a JPEG decodes at sharp's scale for this resize; no-op otherwise."""
+    if im.format != "JPEG":
+        return
+    factor = sharp_jpeg_shrink(im.width, im.height, target_w, target_h)
+    if factor > 1:
+        # draft picks the largest scale whose result is at least the size asked for.
+        im.draft("RGB", (im.width // factor, im.height // factor))
