@@ -238,7 +238,7 @@ async function prepareWorkspace(dataDir: string): Promise<void> {
       {
         database: workspace.database,
         blobs: workspace.blobs,
-        loadModel: () => loadServedModel(version, workspace.plugins),
+        loadModel: () => loadServedModel(version, workspace),
       },
       { name: MODEL_NAME, version: version.version },
     );

@@ -8,6 +8,7 @@ import { findConfigFile, loadConfig } from '../plugins/plugin-config.js';
 import { createPluginRegistry, type PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { failStaleRuns } from '../tracking/stale-runs.js';
 import { createTrackingStore, type TrackingStore } from '../tracking/tracking-store.js';
+import { createBackboneLoader, type BackboneLoader } from '../training/backbone-loader.js';
 
 export const DEFAULT_DATA_DIR = '.menagerie';
 export const DEFAULT_STORAGE = 'menagerie:local-fs';
@@ -20,6 +21,8 @@ export interface Workspace {
   plugins: PluginRegistry;
   /** Experiments and runs; artifacts under `<dataDir>/artifacts`. */
   tracking: TrackingStore;
+  /** Pretrained backbones, loaded once and shared by training, serving and similar images. */
+  backbones: BackboneLoader;
   /** Where each plugin came from: 'builtin' or the config entry that loaded it. */
   pluginSources: Map<string, string>;
   /** The config file read, if any. */
@@ -72,14 +75,19 @@ export async function openWorkspace(
     db: database.db,
     artifactRoot: path.join(dataDir, 'artifacts'),
   });
+  const backbones = createBackboneLoader({ plugins, cacheDir: path.join(dataDir, 'cache') });
   return {
     dataDir,
     database,
     blobs,
     plugins,
     tracking,
+    backbones,
     pluginSources,
     ...(loaded.file ? { configFile: loaded.file } : {}),
-    close: () => database.close(),
+    close: () => {
+      backbones.close();
+      return database.close();
+    },
   };
 }

@@ -50,6 +50,15 @@ export type JobEvent =
       score?: number;
       error?: string;
     }
+  | {
+      /** The data are being prepared: backbone features computed, `done` of `total`. */
+      event: 'prepare';
+      runId: string;
+      parentRunId?: string;
+      stage: 'features';
+      done: number;
+      total: number;
+    }
   | { event: 'end'; runId: string; status: Exclude<RunStatus, 'RUNNING'>; message?: string }
   | { event: 'error'; runId?: string; code?: string; message: string };
 
@@ -60,7 +69,16 @@ export function formatJobEvent(event: JobEvent): string {
   );
 }
 
-const EVENTS = new Set(['run', 'batch', 'epoch', 'trial-start', 'trial-end', 'end', 'error']);
+const EVENTS = new Set([
+  'run',
+  'prepare',
+  'batch',
+  'epoch',
+  'trial-start',
+  'trial-end',
+  'end',
+  'error',
+]);
 const NON_FINITE: Readonly<Record<string, number>> = {
   NaN: Number.NaN,
   Infinity: Number.POSITIVE_INFINITY,
@@ -153,6 +171,13 @@ export function toProgressUpdate(event: JobEvent): RunProgressUpdate | null {
           step: event.epoch,
           timestamp: event.timestamp,
         })),
+      };
+    case 'prepare':
+      return {
+        ...base,
+        runId: event.runId,
+        parentRunId: event.parentRunId ?? null,
+        message: `computing backbone features: ${event.done} of ${event.total}`,
       };
     case 'trial-start':
       return {

@@ -194,6 +194,8 @@ export interface LoadedBackbone {
   readonly weightsSha256: string;
   /** Where the weights were read from, with the installed package's version. */
   readonly source: BackboneSource;
+  /** Length of a feature vector. */
+  readonly featureSize: number;
   /**
    * Features of a batch `[n, size, size, 3]` scaled by the backbone's input spec:
    * `[n, featureSize]`. The caller disposes both. An image's features do not depend on the
@@ -226,7 +228,8 @@ export interface BackbonePlugin extends PluginBase {
   kind: 'backbone';
   /** The preprocessing the weights were trained with. */
   inputSpec: InputSpec;
-  featureSize: number;
+  /** Length of a feature vector, when known before loading (a URL's model tells at load). */
+  featureSize?: number;
   /** Whether `load` gives `trainable` (a layers model fine-tuning can unfreeze). */
   trainable: boolean;
   source: BackboneSource;

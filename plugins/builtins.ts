@@ -1,5 +1,6 @@
 import { cnnModel } from './models/cnn.js';
-import { mobilenetTransfer } from './models/mobilenet-transfer.js';
+import { mobilenetV2, mobilenetV2x140 } from './backbones/mobilenet-v2.js';
+import { transferModel } from './models/transfer.js';
 import type { Plugin } from '../plugin-api/plugin.js';
 import { localFsStorage } from './storage/local-fs.js';
 import { bayesianOptimizationTuner } from './tuners/bayesian-optimization.js';
@@ -12,7 +13,9 @@ export function builtinPlugins(): Plugin[] {
   return [
     localFsStorage(),
     cnnModel(),
-    mobilenetTransfer(),
+    transferModel(),
+    mobilenetV2x140(),
+    mobilenetV2(),
     randomSearchTuner(),
     gridSearchTuner(),
     hyperbandTuner(),

@@ -15,6 +15,7 @@ import { isMenagerieError } from '../core/errors.js';
 import { createImageService } from '../data/image-service.js';
 import { createThumbnailCache } from '../data/thumbnail-cache.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { BackboneLoader } from '../training/backbone-loader.js';
 import { createModelRegistry } from '../registry/model-registry.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
 import { createModelServing, DEFAULT_SERVING_MODEL } from '../serving/model-serving.js';
@@ -93,6 +94,8 @@ export interface ServerOptions {
     blobs: BlobStore;
     plugins: PluginRegistry;
     tracking: TrackingStore;
+    /** Pretrained backbones for transfer models, shared with the rest of the process. */
+    backbones: BackboneLoader;
     /** The config file that listed the plugins; job processes load the same one. */
     configFile?: string;
   };
@@ -148,6 +151,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       dataDir: workspace.dataDir,
       registry,
       plugins: workspace.plugins,
+      backbones: workspace.backbones,
       modelName: config.servingModel ?? (process.env.MENAGERIE_MODEL || DEFAULT_SERVING_MODEL),
       ...(config.championPollMs !== undefined && { pollIntervalMs: config.championPollMs }),
       ...(config.computeEmbeddings !== undefined && {

@@ -3,6 +3,7 @@ import type { OpenDatabase } from '../data/database.js';
 import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { findImageById, sampleImages } from '../data/image-catalog.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { BackboneLoader } from '../training/backbone-loader.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { failStaleEmbeddingJobs, startEmbeddingJob } from './embedding-job.js';
 import { createInferenceEngine, type InferenceEngine } from './inference-engine.js';
@@ -19,6 +20,8 @@ export interface ModelServingOptions {
   dataDir: string;
   registry: ModelRegistry;
   plugins: PluginRegistry;
+  /** Backbones of transfer models, shared with the rest of the process. */
+  backbones: BackboneLoader;
   /** Serve `models:/<modelName>@champion`. */
   modelName: string;
   /** How often a champion moved outside this process (the CLI) is picked up (default 5 s). */
@@ -111,7 +114,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
     }
   }
 
-  const champion = followChampion(registry, options.plugins, modelName);
+  const champion = followChampion(registry, options, modelName);
   const engine = await createInferenceEngine({
     resolveChampion: champion.resolveChampion,
     async loadVersion(ref) {

@@ -1,9 +1,8 @@
 import { isMenagerieError } from '../core/errors.js';
-import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { CHAMPION } from '../registry/model-names.js';
 import type { InferenceEngineOptions } from './inference-engine.js';
-import { loadServedModel } from './served-model.js';
+import { loadServedModel, type ModelLoaders } from './served-model.js';
 
 /**
  * The registry side of an inference engine: serve `modelName`'s champion, loaded from its
@@ -11,12 +10,12 @@ import { loadServedModel } from './served-model.js';
  * recorded.
  *
  * ```ts
- * const engine = await createInferenceEngine({ ...followChampion(registry, workspace.plugins, 'faces') });
+ * const engine = await createInferenceEngine({ ...followChampion(registry, workspace, 'faces') });
  * ```
  */
 export function followChampion(
   registry: Pick<ModelRegistry, 'getVersionByAlias' | 'getModelVersion'>,
-  plugins: PluginRegistry,
+  loaders: ModelLoaders,
   modelName: string,
 ): Pick<InferenceEngineOptions, 'resolveChampion' | 'loadVersion'> {
   return {
@@ -34,7 +33,7 @@ export function followChampion(
       }
     },
     async loadVersion(ref) {
-      return loadServedModel(await registry.getModelVersion(ref.name, ref.version), plugins);
+      return loadServedModel(await registry.getModelVersion(ref.name, ref.version), loaders);
     },
   };
 }

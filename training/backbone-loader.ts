@@ -57,7 +57,11 @@ export function createBackboneLoader(options: {
     close() {
       const all = [...loading.values()];
       loading.clear();
-      for (const pending of all) pending.then((b) => b.loaded.dispose(), () => {});
+      for (const pending of all)
+        pending.then(
+          (b) => b.loaded.dispose(),
+          () => {},
+        );
     },
   };
 }
@@ -79,6 +83,13 @@ async function loadBackbone(
       { cause: error },
     );
   }
+  if (plugin.featureSize !== undefined && plugin.featureSize !== loaded.featureSize) {
+    loaded.dispose();
+    throw new MenagerieError(
+      'PLUGIN_INVALID',
+      `backbone ${plugin.name} declares ${plugin.featureSize} features, its model gives ${loaded.featureSize}`,
+    );
+  }
   if (plugin.trainable && !loaded.trainable) {
     loaded.dispose();
     throw new MenagerieError(
@@ -93,7 +104,7 @@ async function loadBackbone(
       name: plugin.name,
       source: loaded.source,
       weightsSha256: loaded.weightsSha256,
-      featureSize: plugin.featureSize,
+      featureSize: loaded.featureSize,
       included,
     }),
   };

@@ -62,6 +62,7 @@ export function mobilenetV2x140(): BackbonePlugin {
       return {
         weightsSha256: packaged.weightsSha256,
         source: sourceOf(packaged, model),
+        featureSize: 1792,
         features: (xs) => session.predict(xs) as TfNode.Tensor2D,
         dispose: () => session.dispose(),
       };
@@ -103,6 +104,7 @@ export function mobilenetV2(): BackbonePlugin {
       return {
         weightsSha256: packaged.weightsSha256,
         source: sourceOf(packaged, model),
+        featureSize: 1280,
         features: (xs) => base.predict(xs) as TfNode.Tensor2D,
         trainable: { model: base, blocks: mobilenetBlocks(base) },
         dispose: () => base.dispose(),

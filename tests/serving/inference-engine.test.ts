@@ -21,7 +21,7 @@ import { loadModelArtifact } from '../../training/model-artifact.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
-  PLUGINS,
+  LOADERS,
   registerTinyVersion,
   testImages,
   TINY_LABELS,
@@ -53,7 +53,7 @@ afterAll(async () => {
 type ChampionSource = Pick<InferenceEngineOptions, 'resolveChampion' | 'loadVersion'>;
 
 /** The champion (the registry's unless given), with each model's passes and disposal recorded. */
-function instrumented(source: ChampionSource = followChampion(registry, PLUGINS, NAME)) {
+function instrumented(source: ChampionSource = followChampion(registry, LOADERS, NAME)) {
   const passes: { version: number; size: number }[] = [];
   const disposed: VersionRef[] = [];
   const loaded: VersionRef[] = [];
@@ -272,7 +272,7 @@ describe('inference engine', () => {
     })
       .png({ compressionLevel: 0 })
       .toBuffer();
-    const fromRegistry = followChampion(registry, PLUGINS, NAME);
+    const fromRegistry = followChampion(registry, LOADERS, NAME);
     const v2 = await fromRegistry.loadVersion({ name: NAME, version: 2 });
     let champion: VersionRef = { name: NAME, version: 1 };
     const source: ChampionSource = {
@@ -348,7 +348,7 @@ describe('inference engine', () => {
   });
 
   it('says MODEL_NOT_SERVING when there is no champion', async () => {
-    const engine = await createInferenceEngine(followChampion(registry, PLUGINS, 'no-such-model'));
+    const engine = await createInferenceEngine(followChampion(registry, LOADERS, 'no-such-model'));
     try {
       expect(engine.status().serving).toBeNull();
       const error = await engine.predict(images[0]!).catch((e: unknown) => e);

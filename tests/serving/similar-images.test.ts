@@ -17,7 +17,7 @@ import { similarImages } from '../../serving/similar-images.js';
 import { startCli } from '../helpers/cli.js';
 import { makeImage, writeFile } from '../helpers/fixtures.js';
 import { tempWorkspace } from '../helpers/workspace.js';
-import { PLUGINS, registerTinyVersion } from './serving-fixtures.js';
+import { LOADERS, registerTinyVersion } from './serving-fixtures.js';
 
 const NAME = 'faces';
 const V1 = { name: NAME, version: 1 };
@@ -62,7 +62,7 @@ beforeAll(async () => {
   await registerTinyVersion(registry, workspace.dataDir, NAME, 7);
   await registerTinyVersion(registry, workspace.dataDir, NAME, 8);
   await registry.promoteChampion(NAME, 1);
-  engine = await createInferenceEngine(followChampion(registry, PLUGINS, NAME));
+  engine = await createInferenceEngine(followChampion(registry, LOADERS, NAME));
 });
 
 afterAll(async () => {
