@@ -57,7 +57,8 @@ export function backboneFeatures(
 
 function viewTensor(tf: Tf, spec: InputSpec, input: FeatureInput): TfNode.Tensor4D {
   if (input.view === 0) return pixelsToTensor(tf, [input.pixels], spec);
-  if (!input.sha256) throw new RangeError('an augmented view needs the image sha256 it is drawn from');
+  if (!input.sha256)
+    throw new RangeError('an augmented view needs the image sha256 it is drawn from');
   const rng = createRng(`${input.sha256}/view/${input.view}`);
   return augmentBatch(tf, [input.pixels], spec, DEFAULT_AUGMENT, rng);
 }

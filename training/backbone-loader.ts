@@ -45,7 +45,8 @@ export function createBackboneLoader(options: {
     load(backbone, signal) {
       const plugin =
         typeof backbone === 'string' ? options.plugins.get('backbone', backbone) : backbone;
-      const key = `${plugin.name}\n${plugin.source.kind}\n${plugin.source.location}`;
+      // Name, source and preprocessing: the same weights fed differently are another backbone.
+      const key = JSON.stringify([plugin.name, plugin.source, plugin.inputSpec]);
       let pending = loading.get(key);
       if (!pending) {
         pending = loadBackbone(plugin, options.cacheDir, signal);

@@ -8,6 +8,7 @@ import { loadTensorflow } from '../tf/tensorflow.js';
 import type { BackboneUse, LoadedBackbone, ModelPlugin } from '../plugin-api/plugin.js';
 import type { InputSpec } from '../data/input-spec.js';
 import type { Backbone } from './backbone-loader.js';
+import { keepFrozenBatchNormInInferenceMode, unfreezeTopBlocks } from './fine-tune.js';
 import {
   confusionMatrixPng,
   evaluateModel,
@@ -205,7 +206,6 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
           model,
           fineTune.blocks,
         );
-        keepFrozenBatchNormInInferenceMode(current);
         ({ train, val } = options.fineTune!);
         lr *= fineTune.learningRateFactor;
         stopper?.reset();
@@ -369,27 +369,6 @@ function checkBackbone(
 }
 
 /**
- * Backbone + head as one model from pixels to probabilities, with the backbone's top
- * `blocks` blocks trainable. Batch norms stay frozen (and in inference mode), as Keras
- * advises for fine-tuning. The head's layers are shared, so its trained weights carry over.
- */
-function unfreezeTopBlocks(
-  tf: Tf,
-  backbone: LoadedBackbone,
-  head: TfNode.LayersModel,
-  blocks: number,
-): TfNode.LayersModel {
-  const base = backbone.trainable!;
-  const top = new Set(base.blocks.slice(-blocks).flat());
-  for (const layer of base.model.layers) {
-    layer.trainable = top.has(layer.name) && layer.getClassName() !== 'BatchNormalization';
-  }
-  let x = base.model.outputs[0]!;
-  for (const layer of head.layers) x = layer.apply(x) as TfNode.SymbolicTensor;
-  return tf.model({ name: 'fine_tuned', inputs: base.model.inputs, outputs: x });
-}
-
-/**
  * One optimisation step. Synchronous from forward pass to weight update, so dropout's
  * masks can be drawn from the seeded stream by lending it to Math.random for the step
  * (tfjs seeds each unseeded random op from Math.random).
@@ -472,19 +451,6 @@ function setLearningRate(optimizer: TfNode.Optimizer, lr: number): void {
   };
   if (o.setLearningRate) o.setLearningRate(lr);
   else o.learningRate = lr;
-}
-
-/**
- * Keras runs a frozen BatchNormalization in inference mode (moving statistics, no updates);
- * tfjs does not, which would let a frozen base's statistics drift during transfer learning.
- */
-function keepFrozenBatchNormInInferenceMode(model: TfNode.LayersModel): void {
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'BatchNormalization') continue;
-    const call = layer.call.bind(layer);
-    layer.call = (inputs, kwargs) =>
-      call(inputs, layer.trainable ? kwargs : { ...kwargs, training: false });
-  }
 }
 
 async function warmStart(model: TfNode.LayersModel, dir: string): Promise<void> {

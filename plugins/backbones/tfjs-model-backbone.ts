@@ -42,7 +42,8 @@ export function tfjsModelBackbone(options: TfjsModelBackboneOptions): BackbonePl
   const remote = /^https?:/i.test(url);
   const inputSpec = options.inputSpec ?? MINUS_ONE_TO_ONE_224;
   return definePlugin({
-    name: options.location,
+    // The name is part of the feature cache's identity: another cut is another backbone.
+    name: `${options.location}#${options.featureLayer || 'last-4d-layer'}`,
     kind: 'backbone',
     description: `tfjs layers model at ${options.location}`,
     inputSpec,
@@ -105,10 +106,13 @@ export function tfjsModelBackbone(options: TfjsModelBackboneOptions): BackbonePl
         source: { kind: remote ? 'url' : 'path', location: options.location },
         featureSize: features.shape[1] as number,
         features: (xs) => base.predict(xs) as TfNode.Tensor2D,
-        // Every weighted layer is a block of its own: "the top N" are the last N of them.
+        // Every weighted layer but the batch norms (which fine-tuning keeps frozen) is a
+        // block of its own: "the top N blocks" are the last N such layers.
         trainable: {
           model: base,
-          blocks: base.layers.filter((l) => l.weights.length > 0).map((l) => [l.name]),
+          blocks: base.layers
+            .filter((l) => l.weights.length > 0 && l.getClassName() !== 'BatchNormalization')
+            .map((l) => [l.name]),
         },
         dispose: () => base.dispose(),
       };
