@@ -11,6 +11,7 @@ import { ingestImages } from '../../data/ingest/ingest.js';
 import { decodeToPixels } from '../../data/preprocess.js';
 import { writeDemoDataset } from '../../demo/demo-dataset.js';
 import { runTrackedTraining } from '../../jobs/tracked-training.js';
+import { runTrackedTuning } from '../../jobs/tracked-tuning.js';
 import { tfjsModelBackbone } from '../../plugins/backbones/tfjs-model-backbone.js';
 import { createModelRegistry } from '../../registry/model-registry.js';
 import { BACKBONE_TAGS, registerRunModel } from '../../registry/register-model.js';
@@ -177,6 +178,28 @@ describe('transfer learning on a backbone', () => {
     );
     expect(result.params).toMatchObject({ fine_tune_blocks: 2, fine_tune_after: 2 });
   }, 120_000);
+
+  it.each(['random', 'grid', 'hyperband', 'bayesian'])(
+    'searches the transfer space with the %s tuner',
+    async (tuner) => {
+      const { runId, outcome } = await runTrackedTuning(jobContext(ws), {
+        plugin: 'transfer',
+        tuner,
+        maxTrials: 2,
+        epochs: 1,
+        batchSize: 8,
+        fixed: { ...MINI(mini), views: 1 },
+        tunerOptions: tuner === 'hyperband' ? { maxEpochs: 2 } : {},
+        experiment: `tune-${tuner}`,
+      });
+      expect(outcome.trials.map((t) => t.status)).toEqual(['COMPLETED', 'COMPLETED']);
+      const trials = await ws.tracking.listChildRuns(runId);
+      expect(trials.map((t) => t.status)).toEqual(['FINISHED', 'FINISHED']);
+      // Every trial trained on the fixed backbone, whatever the tuner chose for the head.
+      for (const trial of trials) expect(trial.params.backbone).toBe(mini);
+    },
+    120_000,
+  );
 
   it('fine-tuning changes only the top N blocks; batch norms and the blocks below stay as they were', async () => {
     const plugin = tfjsModelBackbone({
