@@ -337,6 +337,16 @@ export const ERRORS = {
     summary:
       'A similar-images query names neither an embedding nor an image, or asks for k outside 1–100, or an embedding of the wrong length.',
   },
+  EVALUATION_NOT_FOUND: {
+    status: 404,
+    summary:
+      'No evaluation has that id, or it has no such worst error or confusion matrix (it is still running, or failed).',
+  },
+  EVALUATION_NO_IMAGES: {
+    status: 409,
+    summary:
+      'No image of the evaluation data could be scored: none was readable, or none has a label the model knows.',
+  },
   PREDICTION_NOT_FOUND: {
     status: 404,
     summary: 'Feedback names a prediction id this server never recorded.',
