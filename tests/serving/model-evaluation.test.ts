@@ -1,0 +1,281 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isMenagerieError } from '../../core/errors.js';
+import { createImageService } from '../../data/image-service.js';
+import { sweepOrphanBlobs } from '../../data/ingest/ingest.js';
+import { createModelEvaluations } from '../../registry/model-evaluations.js';
+import { createModelRegistry } from '../../registry/model-registry.js';
+import { registerModelArtifact } from '../../registry/register-model.js';
+import { evaluateModelVersion, type EvaluationDeps } from '../../serving/model-evaluation.js';
+import { loadTensorflow } from '../../tf/tensorflow.js';
+import { makeImage, writeFile } from '../helpers/fixtures.js';
+import { COLOUR_LABELS, colourProbabilities, saveColourModel } from '../helpers/models.js';
+import { tempWorkspace } from '../helpers/workspace.js';
+
+type Rgb = [number, number, number];
+
+/** Solid 4×4 PNGs (lossless: the model sees exactly these values), by true label. */
+const IMAGES: { label: string; name: string; rgb: Rgb }[] = [
+  { label: 'red', name: 'pure.png', rgb: [255, 0, 0] },
+  { label: 'red', name: 'orange.png', rgb: [200, 150, 0] },
+  { label: 'red', name: 'olive.png', rgb: [100, 180, 0] },
+  { label: 'green', name: 'pure.png', rgb: [0, 255, 0] },
+  { label: 'green', name: 'brick.png', rgb: [230, 60, 40] },
+  { label: 'green', name: 'teal.png', rgb: [0, 200, 190] },
+  { label: 'blue', name: 'pure.png', rgb: [0, 0, 255] },
+  { label: 'blue', name: 'violet.png', rgb: [120, 0, 130] },
+  { label: 'blue', name: 'lime.png', rgb: [0, 250, 10] },
+];
+/** A label the model does not predict: its images are counted and left out. */
+const UNKNOWN: { label: string; name: string; rgb: Rgb }[] = [
+  { label: 'purple', name: 'a.png', rgb: [128, 0, 128] },
+  { label: 'purple', name: 'b.png', rgb: [140, 0, 120] },
+];
+
+const solid = (rgb: Rgb) =>
+  sharp({
+    create: { width: 4, height: 4, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } },
+  })
+    .png()
+    .toBuffer();
+
+/**
+ * The expected scores, computed here from the closed-form probabilities without any of
+ * Menagerie's metric code: confusion counts, accuracy, per-class scores and ECE (10 bins).
+ */
+function expectedScores() {
+  const k = COLOUR_LABELS.length;
+  const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  const bins = Array.from({ length: 10 }, () => ({ n: 0, right: 0, conf: 0 }));
+  const mistakes: { source: string; confidence: number; predicted: string }[] = [];
+  for (const image of IMAGES) {
+    const p = colourProbabilities(image.rgb);
+    const predicted = p.indexOf(Math.max(...p));
+    const truth = COLOUR_LABELS.indexOf(image.label as (typeof COLOUR_LABELS)[number]);
+    confusion[truth]![predicted]! += 1;
+    const confidence = p[predicted]!;
+    // Far from a bin edge, so float32 inference cannot move it to the next bin.
+    expect(Math.abs(confidence * 10 - Math.round(confidence * 10))).toBeGreaterThan(1e-3);
+    const bin = bins[Math.min(9, Math.floor(confidence * 10))]!;
+    bin.n += 1;
+    bin.conf += confidence;
+    if (predicted === truth) bin.right += 1;
+    else
+      mistakes.push({
+        source: `${image.label}/${image.name}`,
+        confidence,
+        predicted: COLOUR_LABELS[predicted]!,
+      });
+  }
+  const ece = bins.reduce(
+    (sum, b) => (b.n ? sum + (b.n / IMAGES.length) * Math.abs(b.right / b.n - b.conf / b.n) : sum),
+    0,
+  );
+  const perClass = COLOUR_LABELS.map((label, c) => {
+    const tp = confusion[c]![c]!;
+    const support = confusion[c]!.reduce((a, b) => a + b, 0);
+    const predicted = confusion.reduce((a, row) => a + row[c]!, 0);
+    const precision = predicted ? tp / predicted : 0;
+    const recall = support ? tp / support : 0;
+    const f1 = precision + recall ? (2 * precision * recall) / (precision + recall) : 0;
+    return { label, precision, recall, f1, support };
+  });
+  const correct = COLOUR_LABELS.reduce((a, _, c) => a + confusion[c]![c]!, 0);
+  mistakes.sort((a, b) => b.confidence - a.confidence);
+  return {
+    confusion,
+    ece,
+    perClass,
+    accuracy: correct / IMAGES.length,
+    bins: bins.map((b) => b.n),
+    mistakes,
+  };
+}
+
+describe('evaluating a model version through the serving path', () => {
+  let ws: Awaited<ReturnType<typeof tempWorkspace>>;
+  let deps: EvaluationDeps;
+  let folder: string;
+
+  beforeAll(async () => {
+    ws = await tempWorkspace();
+    const registry = createModelRegistry({ db: ws.database.db, user: 'tester' });
+    deps = {
+      database: ws.database,
+      blobs: ws.blobs,
+      registry,
+      evaluations: createModelEvaluations({ db: ws.database.db, user: 'tester' }),
+      loaders: ws,
+    };
+    const dir = path.join(ws.dataDir, 'colour-model');
+    await saveColourModel(dir);
+    await registerModelArtifact(registry, ws.plugins, { name: 'colours', dir });
+    await registry.promoteChampion('colours', 1);
+
+    folder = path.join(ws.dataDir, 'holdout');
+    for (const image of [...IMAGES, ...UNKNOWN])
+      writeFile(path.join(folder, image.label, image.name), await solid(image.rgb));
+    // The broken files a real folder has: each is reported, none stops the evaluation.
+    const jpeg = await makeImage(5, { size: 64 });
+    writeFile(path.join(folder, 'red', 'truncated.jpg'), jpeg.subarray(0, jpeg.length / 2));
+    writeFile(path.join(folder, 'green', 'notes.jpg'), 'a text file named like a picture\n');
+    writeFile(path.join(folder, 'blue', 'empty.jpg'), Buffer.alloc(0));
+    writeFile(path.join(folder, 'README.txt'), 'not in a label folder\n');
+  });
+
+  afterAll(async () => {
+    await ws?.dispose();
+  });
+
+  it('reports corrupt, empty and misplaced files, and still scores the rest exactly', async () => {
+    const tf = await loadTensorflow();
+    const tensorsBefore = tf.memory().numTensors;
+    const progress: { done: number; total: number }[] = [];
+    const evaluation = await evaluateModelVersion(deps, {
+      model: 'models:/colours@champion',
+      data: { path: folder },
+      batchSize: 4,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(tf.memory().numTensors, 'no tensor is left behind').toBe(tensorsBefore);
+
+    expect(evaluation.status).toBe('FINISHED');
+    expect(
+      evaluation.unreadable.map((u) => [path.relative(folder, u.path), u.reason]).sort(),
+    ).toEqual([
+      ['README.txt', 'unknown-folder'],
+      ['blue/empty.jpg', 'empty'],
+      ['green/notes.jpg', 'unreadable'],
+      ['red/truncated.jpg', 'unreadable'],
+    ]);
+    expect(evaluation.unknownLabels).toEqual([{ label: 'purple', count: 2 }]);
+    expect(evaluation.dataset).toMatchObject({
+      kind: 'folder',
+      source: folder,
+      imageCount: IMAGES.length,
+    });
+    // 9 readable images of known labels plus the 3 broken ones are looked at, 4 at a time.
+    expect(progress.map((p) => p.done)).toEqual([0, 4, 8, 12]);
+    expect(progress.every((p) => p.total === 12)).toBe(true);
+
+    const expected = expectedScores();
+    const scores = evaluation.scores!;
+    expect(scores.labels).toEqual([...COLOUR_LABELS]);
+    expect(scores.confusionMatrix).toEqual(expected.confusion);
+    expect(scores.accuracy).toBe(expected.accuracy);
+    scores.perClass.forEach((c, i) => {
+      const e = expected.perClass[i]!;
+      expect(c.label).toBe(e.label);
+      expect(c.support).toBe(e.support);
+      expect(c.precision).toBeCloseTo(e.precision, 12);
+      expect(c.recall).toBeCloseTo(e.recall, 12);
+      expect(c.f1).toBeCloseTo(e.f1, 12);
+    });
+    // Probabilities come from float32 inference: equal to the float64 ones to ~1e-7.
+    expect(scores.calibration.ece).toBeCloseTo(expected.ece, 6);
+    expect(scores.calibration.bins.map((b) => b.count)).toEqual(expected.bins);
+    expect(scores.calibration.bins[0]).toMatchObject({ lower: 0, upper: 0.1 });
+
+    // The most confident mistakes first, each with its image kept in the blob store.
+    expect(
+      evaluation.worstErrors.map((w) => [path.relative(folder, w.source), w.predictedLabel]),
+    ).toEqual(expected.mistakes.map((m) => [m.source, m.predicted]));
+    for (const [i, w] of evaluation.worstErrors.entries()) {
+      expect(w.rank).toBe(i + 1);
+      expect(w.confidence).toBeCloseTo(expected.mistakes[i]!.confidence, 6);
+      expect(w.imageId).toBeNull();
+      expect(w.format).toBe('png');
+      expect(await ws.blobs.get(w.blobUri)).toEqual(fs.readFileSync(w.source));
+    }
+    const png = await ws.blobs.get(evaluation.confusionMatrixUri!);
+    expect((await sharp(png).metadata()).format).toBe('png');
+  });
+
+  it('stores the evaluation linked to its version, newest first', async () => {
+    const first = await evaluateModelVersion(deps, {
+      model: 'colours/1',
+      data: { path: folder },
+      createdBy: 'ana',
+    });
+    const listed = await deps.evaluations.list('colours', 1);
+    expect(listed[0]!.id).toBe(first.id);
+    expect(listed[0]).toMatchObject({ name: 'colours', version: 1, createdBy: 'ana' });
+    expect(await deps.evaluations.get(first.id)).toEqual(first);
+    expect(listed.every((e) => e.dataset.sha256 === first.dataset.sha256)).toBe(true);
+  });
+
+  it('keeps the blobs an evaluation names through a sweep of orphans', async () => {
+    const [latest] = await deps.evaluations.list('colours', 1);
+    const orphan = await ws.blobs.put(Buffer.from('nobody names me'), { ext: 'bin' });
+    await sweepOrphanBlobs(ws, Date.now() + 60_000);
+    expect(await ws.blobs.stat(orphan)).toBeNull();
+    for (const uri of [latest!.confusionMatrixUri!, ...latest!.worstErrors.map((w) => w.blobUri)])
+      expect(await ws.blobs.stat(uri), uri).not.toBeNull();
+  });
+
+  it('gives a split of the catalogue the same data hash as the same images in a folder', async () => {
+    const images = createImageService(ws);
+    for (const image of [...IMAGES, ...UNKNOWN])
+      await images.add(await solid(image.rgb), { label: image.label, split: 'val' });
+    const blobsBefore = await countBlobs(ws.blobs);
+    const fromSplit = await evaluateModelVersion(deps, {
+      model: 'models:/colours/1',
+      data: { split: 'val' },
+    });
+    const fromFolder = (await deps.evaluations.list('colours', 1)).find(
+      (e) => e.dataset.kind === 'folder',
+    )!;
+    expect(fromSplit.dataset).toMatchObject({ kind: 'split', source: 'val', imageCount: 9 });
+    expect(fromSplit.dataset.sha256).toBe(fromFolder.dataset.sha256);
+    expect(fromSplit.scores!.confusionMatrix).toEqual(fromFolder.scores!.confusionMatrix);
+    expect(fromSplit.unreadable).toEqual([]);
+    expect(fromSplit.unknownLabels).toEqual([{ label: 'purple', count: 2 }]);
+    // Catalogue images are linked, not copied; the confusion-matrix PNG is the folder
+    // evaluation's, byte for byte, so the content-addressed store holds it once.
+    for (const w of fromSplit.worstErrors) {
+      const image = await images.get(w.imageId!);
+      expect(image?.uri).toBe(w.blobUri);
+    }
+    expect(await countBlobs(ws.blobs)).toBe(blobsBefore);
+  });
+
+  it('ends FAILED with EVALUATION_NO_IMAGES when nothing can be scored, saying why', async () => {
+    const broken = path.join(ws.dataDir, 'all-broken');
+    writeFile(path.join(broken, 'red', 'empty.jpg'), Buffer.alloc(0));
+    writeFile(path.join(broken, 'purple', 'a.png'), await solid([128, 0, 128]));
+    const error = await evaluateModelVersion(deps, {
+      model: 'colours/1',
+      data: { path: broken },
+    }).catch((e: unknown) => e);
+    expect(isMenagerieError(error, 'EVALUATION_NO_IMAGES')).toBe(true);
+    const failed = (await deps.evaluations.list('colours', 1))[0]!;
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toMatch(/could be read/);
+    expect(failed.unreadable.map((u) => u.reason)).toEqual(['empty']);
+    expect(failed.unknownLabels).toEqual([{ label: 'purple', count: 1 }]);
+  });
+
+  it('refuses a bad model reference or a missing folder before recording anything', async () => {
+    const count = async () => (await deps.evaluations.list('colours', 1)).length;
+    const before = await count();
+    for (const [model, data, code] of [
+      ['colours', { path: folder }, 'MODEL_URI_INVALID'],
+      ['models:/nope@champion', { path: folder }, 'MODEL_NOT_FOUND'],
+      ['colours/9', { path: folder }, 'MODEL_VERSION_NOT_FOUND'],
+      ['colours/1', { path: path.join(folder, 'missing') }, 'INGEST_SOURCE_NOT_FOUND'],
+      ['colours/1', { split: 'test' }, 'DATASET_EMPTY'],
+    ] as const) {
+      const error = await evaluateModelVersion(deps, { model, data }).catch((e: unknown) => e);
+      expect(isMenagerieError(error) ? error.code : error, model).toBe(code);
+    }
+    expect(await count()).toBe(before);
+  });
+});
+
+async function countBlobs(blobs: { list?(): AsyncIterable<unknown> }): Promise<number> {
+  let n = 0;
+  for await (const blob of blobs.list!()) if (blob) n++;
+  return n;
+}
