@@ -10,36 +10,19 @@ import { createModelRegistry } from '../../registry/model-registry.js';
 import { registerModelArtifact } from '../../registry/register-model.js';
 import { evaluateModelVersion, type EvaluationDeps } from '../../serving/model-evaluation.js';
 import { loadTensorflow } from '../../tf/tensorflow.js';
-import { makeImage, writeFile } from '../helpers/fixtures.js';
+import {
+  COLOUR_IMAGES,
+  solidPng,
+  UNKNOWN_COLOUR_IMAGES,
+  writeColourFolder,
+} from '../helpers/evaluation-data.js';
+import { writeFile } from '../helpers/fixtures.js';
 import { COLOUR_LABELS, colourProbabilities, saveColourModel } from '../helpers/models.js';
 import { tempWorkspace } from '../helpers/workspace.js';
 
-type Rgb = [number, number, number];
-
-/** Solid 4×4 PNGs (lossless: the model sees exactly these values), by true label. */
-const IMAGES: { label: string; name: string; rgb: Rgb }[] = [
-  { label: 'red', name: 'pure.png', rgb: [255, 0, 0] },
-  { label: 'red', name: 'orange.png', rgb: [200, 150, 0] },
-  { label: 'red', name: 'olive.png', rgb: [100, 180, 0] },
-  { label: 'green', name: 'pure.png', rgb: [0, 255, 0] },
-  { label: 'green', name: 'brick.png', rgb: [230, 60, 40] },
-  { label: 'green', name: 'teal.png', rgb: [0, 200, 190] },
-  { label: 'blue', name: 'pure.png', rgb: [0, 0, 255] },
-  { label: 'blue', name: 'violet.png', rgb: [120, 0, 130] },
-  { label: 'blue', name: 'lime.png', rgb: [0, 250, 10] },
-];
-/** A label the model does not predict: its images are counted and left out. */
-const UNKNOWN: { label: string; name: string; rgb: Rgb }[] = [
-  { label: 'purple', name: 'a.png', rgb: [128, 0, 128] },
-  { label: 'purple', name: 'b.png', rgb: [140, 0, 120] },
-];
-
-const solid = (rgb: Rgb) =>
-  sharp({
-    create: { width: 4, height: 4, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } },
-  })
-    .png()
-    .toBuffer();
+const IMAGES = COLOUR_IMAGES;
+const UNKNOWN = UNKNOWN_COLOUR_IMAGES;
+const solid = solidPng;
 
 /**
  * The expected scores, computed here from the closed-form probabilities without any of
@@ -115,14 +98,7 @@ describe('evaluating a model version through the serving path', () => {
     await registry.promoteChampion('colours', 1);
 
     folder = path.join(ws.dataDir, 'holdout');
-    for (const image of [...IMAGES, ...UNKNOWN])
-      writeFile(path.join(folder, image.label, image.name), await solid(image.rgb));
-    // The broken files a real folder has: each is reported, none stops the evaluation.
-    const jpeg = await makeImage(5, { size: 64 });
-    writeFile(path.join(folder, 'red', 'truncated.jpg'), jpeg.subarray(0, jpeg.length / 2));
-    writeFile(path.join(folder, 'green', 'notes.jpg'), 'a text file named like a picture\n');
-    writeFile(path.join(folder, 'blue', 'empty.jpg'), Buffer.alloc(0));
-    writeFile(path.join(folder, 'README.txt'), 'not in a label folder\n');
+    await writeColourFolder(folder);
   });
 
   afterAll(async () => {
