@@ -189,7 +189,7 @@ export function formatEvaluation(e: ModelEvaluation): string {
   }
   if (e.unreadable.length > 0) {
     lines.push('', `left out, unreadable (${e.unreadable.length}):`);
-    for (const u of e.unreadable) lines.push(`  ${u.path}: ${u.reason} (${u.detail})`);
+    for (const u of e.unreadable) lines.push(`  ${u.path}: ${u.reason} — ${u.detail}`);
   }
   if (e.unknownLabels.length > 0) {
     lines.push(
