@@ -237,17 +237,17 @@ export const ERRORS = {
   JOB_LIMIT: {
     status: 429,
     summary:
-      'The server already runs as many training/tuning jobs or ingests as it allows (default 1: training saturates two cores).',
+      'The server already runs as many training/tuning/evaluation jobs or ingests as it allows (default 1: training saturates two cores).',
   },
   JOB_START_FAILED: {
     status: 500,
     summary:
-      'A training or tuning child process exited, or stayed silent, before it created its run.',
+      'A training, tuning or evaluation child process exited, or stayed silent, before it created its run or evaluation.',
   },
   INGEST_PATH_FORBIDDEN: {
     status: 403,
     summary:
-      '`ingest` named a path outside the ingest roots (`..` and symlinks resolved), or a CSV manifest, or no roots are set.',
+      '`ingest` or `evaluateModel` named a path outside the ingest roots (`..` and symlinks resolved), or a CSV manifest, or no roots are set.',
   },
   MODEL_NAME_INVALID: {
     status: 400,
