@@ -1,30 +1,37 @@
+import { EVALUATION_SUMMARY } from './evaluations.js';
 import { graphql, type EnumOf, type ResultOf } from './graphql.js';
 
 /** Registered models, versions, stages and aliases. */
 
 export type StageName = EnumOf<'StageName'>;
 
-const MODEL_VERSION = graphql(`
-  fragment ModelVersionFields on ModelVersion {
-    name
-    version
-    status
-    stage
-    aliases
-    plugin
-    labels
-    metrics {
-      key
-      value
-    }
-    createdAt
-    runId
-    run {
-      id
+const MODEL_VERSION = graphql(
+  `
+    fragment ModelVersionFields on ModelVersion {
       name
+      version
+      status
+      stage
+      aliases
+      plugin
+      labels
+      metrics {
+        key
+        value
+      }
+      createdAt
+      runId
+      run {
+        id
+        name
+      }
+      evaluations {
+        ...EvaluationSummary
+      }
     }
-  }
-`);
+  `,
+  [EVALUATION_SUMMARY],
+);
 export type ModelVersion = ResultOf<typeof MODEL_VERSION>;
 
 export const REGISTERED_MODELS_QUERY = graphql(`
