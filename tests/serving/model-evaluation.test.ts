@@ -7,9 +7,13 @@ import { createImageService } from '../../data/image-service.js';
 import { sweepOrphanBlobs } from '../../data/ingest/ingest.js';
 import { createModelEvaluations } from '../../registry/model-evaluations.js';
 import { createModelRegistry } from '../../registry/model-registry.js';
-import { registerModelArtifact } from '../../registry/register-model.js';
 import { evaluateModelVersion, type EvaluationDeps } from '../../serving/model-evaluation.js';
 import { loadTensorflow } from '../../tf/tensorflow.js';
+import { jobContext } from '../../cli/commands/train.js';
+import { decodeToPixels } from '../../data/preprocess.js';
+import { runTrackedTraining } from '../../jobs/tracked-training.js';
+import { registerModelArtifact, registerRunModel } from '../../registry/register-model.js';
+import { loadServedModel } from '../../serving/served-model.js';
 import {
   COLOUR_IMAGES,
   solidPng,
@@ -248,6 +252,97 @@ describe('evaluating a model version through the serving path', () => {
     }
     expect(await count()).toBe(before);
   });
+});
+
+describe('evaluating a transfer model', () => {
+  let ws: Awaited<ReturnType<typeof tempWorkspace>>;
+  afterAll(async () => {
+    await ws?.dispose();
+  });
+
+  // A tiny tfjs layers model on disk as the backbone (the packaged MobileNet takes 224×224
+  // images and seconds to load): what matters is that evaluation feeds the head through it.
+  it('feeds the head through its backbone, exactly as serving does', async () => {
+    ws = await tempWorkspace();
+    const tf = await loadTensorflow();
+    const backboneDir = path.join(ws.dataDir, 'tiny-backbone');
+    const backbone = tf.sequential();
+    backbone.add(
+      tf.layers.conv2d({
+        inputShape: [4, 4, 3],
+        filters: 6,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+      }),
+    );
+    await backbone.save(`file://${backboneDir}`);
+    backbone.dispose();
+
+    const images = createImageService(ws);
+    for (const split of ['train', 'val'] as const)
+      for (const image of COLOUR_IMAGES)
+        await images.add(
+          await solid(image.rgb.map((v) => (split === 'val' ? 255 - v : v)) as typeof image.rgb),
+          { label: image.label, split },
+        );
+    const { runId } = await runTrackedTraining(jobContext(ws), {
+      plugin: 'transfer',
+      hp: { backbone: backboneDir, input_size: 4, input_range: '[0,1]', views: 1 },
+      epochs: 2,
+      batchSize: 4,
+      seed: 1,
+      augment: false,
+      earlyStopping: false,
+    });
+    const registry = createModelRegistry({ db: ws.database.db });
+    const version = await registerRunModel(registry, ws.tracking, ws.plugins, {
+      name: 'transfer',
+      runId,
+    });
+    const folder = path.join(ws.dataDir, 'holdout');
+    await writeColourFolder(folder);
+
+    const evaluation = await evaluateModelVersion(
+      {
+        database: ws.database,
+        blobs: ws.blobs,
+        registry,
+        evaluations: createModelEvaluations({ db: ws.database.db }),
+        loaders: ws,
+      },
+      { model: `models:/transfer/${version.version}`, data: { path: folder }, worst: 100 },
+    );
+
+    // What serving answers for the same files, through the same loader.
+    const served = await loadServedModel(version, ws);
+    try {
+      expect(served.backbone?.name, 'the artifact is a head fed by a backbone').toBe(backboneDir);
+      // Trained on the catalogue, its labels are in name order: blue, green, red.
+      expect(served.labels).toEqual(['blue', 'green', 'red']);
+      const confusion = served.labels.map(() => served.labels.map(() => 0));
+      const byFile = new Map<string, number[]>();
+      for (const image of COLOUR_IMAGES) {
+        const file = path.join(folder, image.label, image.name);
+        const pixels = await decodeToPixels(fs.readFileSync(file), served.inputSpec);
+        const [p] = served.forward([pixels]).probabilities;
+        const truth = served.labels.indexOf(image.label);
+        const predicted = p!.indexOf(Math.max(...p!));
+        confusion[truth]![predicted]! += 1;
+        byFile.set(file, [...p!]);
+      }
+      expect(evaluation.scores!.labels).toEqual(served.labels);
+      expect(evaluation.scores!.confusionMatrix).toEqual(confusion);
+      const right = served.labels.reduce((a, _, i) => a + confusion[i]![i]!, 0);
+      expect(evaluation.worstErrors).toHaveLength(COLOUR_IMAGES.length - right);
+      // The same numbers, to float32 rounding: a batch of 9 may sum in another order than 1.
+      for (const w of evaluation.worstErrors)
+        w.probabilities.forEach((p, i) => expect(p).toBeCloseTo(byFile.get(w.source)![i]!, 6));
+    } finally {
+      served.dispose();
+    }
+  }, 120_000);
 });
 
 async function countBlobs(blobs: { list?(): AsyncIterable<unknown> }): Promise<number> {
