@@ -221,6 +221,29 @@ describe('evaluating a model version through the serving path', () => {
     expect(await countBlobs(ws.blobs)).toBe(blobsBefore);
   });
 
+  it('reads a CSV manifest, paths relative to it, a missing file reported as not-found', async () => {
+    const manifest = writeFile(
+      path.join(ws.dataDir, 'lists', 'holdout.csv'),
+      'path,label\n../holdout/red/pure.png,red\n../holdout/green/brick.png,green\n../holdout/gone.png,blue\n',
+    );
+    const evaluation = await evaluateModelVersion(deps, {
+      model: 'colours/1',
+      data: { path: manifest },
+    });
+    expect(evaluation.dataset).toMatchObject({ kind: 'manifest', source: manifest, imageCount: 2 });
+    expect(evaluation.scores!.confusionMatrix).toEqual([
+      [1, 0, 0],
+      [1, 0, 0],
+      [0, 0, 0],
+    ]);
+    expect(evaluation.unreadable).toEqual([
+      expect.objectContaining({
+        path: path.join(ws.dataDir, 'holdout', 'gone.png'),
+        reason: 'not-found',
+      }),
+    ]);
+  });
+
   it('ends FAILED with EVALUATION_NO_IMAGES when nothing can be scored, saying why', async () => {
     const broken = path.join(ws.dataDir, 'all-broken');
     writeFile(path.join(broken, 'red', 'empty.jpg'), Buffer.alloc(0));
