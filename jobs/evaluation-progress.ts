@@ -18,7 +18,7 @@ export interface EvaluationProgressUpdate {
 }
 
 /** A job event as an evaluation progress update; null for events about runs. */
-export function toEvaluationProgress(event: JobEvent): EvaluationProgressUpdate | null {
+export function toEvaluationUpdate(event: JobEvent): EvaluationProgressUpdate | null {
   switch (event.event) {
     case 'evaluation':
       return {

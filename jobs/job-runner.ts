@@ -12,7 +12,7 @@ import type { TrackingStore } from '../tracking/tracking-store.js';
 import type { HpValue } from '../plugin-api/hyperparameters.js';
 import type { Split } from '../data/tables.js';
 import type { ModelEvaluations } from '../registry/model-evaluations.js';
-import { toEvaluationProgress, type EvaluationProgressUpdate } from './evaluation-progress.js';
+import { toEvaluationUpdate, type EvaluationProgressUpdate } from './evaluation-progress.js';
 
 const DEFAULT_CLI = fileURLToPath(new URL('../bin/menagerie.js', import.meta.url));
 
@@ -266,7 +266,7 @@ export function createJobRunner(options: {
         if (job.id === null) return;
         const update = toProgressUpdate(event);
         if (update) publish(update);
-        const evaluation = toEvaluationProgress(event);
+        const evaluation = toEvaluationUpdate(event);
         if (evaluation) options.publishEvaluation?.(evaluation);
       };
       createInterface({ input: child.stdout! }).on('line', (line) => {
