@@ -2,7 +2,8 @@ import { graphql, type ResultOf } from './graphql.js';
 
 /** Evaluations of model versions: listing, detail, starting one, following it. */
 
-export const EVALUATION_SUMMARY = graphql(`
+// Not exported: a document of a fragment alone is not an operation (tests/client/documents.test.ts).
+const EVALUATION_SUMMARY = graphql(`
   fragment EvaluationSummary on ModelEvaluation {
     id
     status
@@ -27,6 +28,32 @@ export const EVALUATION_SUMMARY = graphql(`
   }
 `);
 export type EvaluationSummary = ResultOf<typeof EVALUATION_SUMMARY>;
+
+/** Every version's evaluations, newest first: the Registry page's list and comparison. */
+export const MODEL_EVALUATIONS_QUERY = graphql(
+  `
+    query ModelEvaluations($name: String!) {
+      registeredModel(name: $name) {
+        name
+        versions(first: 100) {
+          edges {
+            node {
+              version
+              evaluations {
+                ...EvaluationSummary
+              }
+            }
+          }
+        }
+      }
+    }
+  `,
+  [EVALUATION_SUMMARY],
+);
+/** A version's number with its evaluations. */
+export type VersionEvaluations = NonNullable<
+  ResultOf<typeof MODEL_EVALUATIONS_QUERY>['registeredModel']
+>['versions']['edges'][number]['node'];
 
 export const EVALUATION_QUERY = graphql(
   `

@@ -1,37 +1,30 @@
-import { EVALUATION_SUMMARY } from './evaluations.js';
 import { graphql, type EnumOf, type ResultOf } from './graphql.js';
 
 /** Registered models, versions, stages and aliases. */
 
 export type StageName = EnumOf<'StageName'>;
 
-const MODEL_VERSION = graphql(
-  `
-    fragment ModelVersionFields on ModelVersion {
-      name
-      version
-      status
-      stage
-      aliases
-      plugin
-      labels
-      metrics {
-        key
-        value
-      }
-      createdAt
-      runId
-      run {
-        id
-        name
-      }
-      evaluations {
-        ...EvaluationSummary
-      }
+const MODEL_VERSION = graphql(`
+  fragment ModelVersionFields on ModelVersion {
+    name
+    version
+    status
+    stage
+    aliases
+    plugin
+    labels
+    metrics {
+      key
+      value
     }
-  `,
-  [EVALUATION_SUMMARY],
-);
+    createdAt
+    runId
+    run {
+      id
+      name
+    }
+  }
+`);
 export type ModelVersion = ResultOf<typeof MODEL_VERSION>;
 
 export const REGISTERED_MODELS_QUERY = graphql(`
