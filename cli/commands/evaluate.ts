@@ -133,7 +133,7 @@ function parseCount(value: string): number {
 const f4 = (x: number | null) => (x === null ? '-' : x.toFixed(4));
 
 /** The report a person reads: headline, per-class scores, matrix, calibration, what went wrong. */
-export function formatEvaluation(e: ModelEvaluation): string {
+function formatEvaluation(e: ModelEvaluation): string {
   const lines: string[] = [];
   const { dataset } = e;
   lines.push(

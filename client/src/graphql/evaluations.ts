@@ -50,11 +50,6 @@ export const MODEL_EVALUATIONS_QUERY = graphql(
   `,
   [EVALUATION_SUMMARY],
 );
-/** A version's number with its evaluations. */
-export type VersionEvaluations = NonNullable<
-  ResultOf<typeof MODEL_EVALUATIONS_QUERY>['registeredModel']
->['versions']['edges'][number]['node'];
-
 export const EVALUATION_QUERY = graphql(
   `
     query Evaluation($id: ID!) {
