@@ -113,7 +113,8 @@ describe.skipIf(!CHROMIUM)(
           servingModel: MODEL,
           // Embeddings are computed below, in this process, before anything asks for them.
           computeEmbeddings: false,
-          jobs: { maxJobs: 1, killGraceMs: 20_000 },
+          // A job child on a loaded 2-core machine can take a while to report its run.
+          jobs: { maxJobs: 1, killGraceMs: 20_000, startTimeoutMs: 180_000 },
         },
         { pluginConfig: FIXTURE_CONFIG },
       );
@@ -447,12 +448,18 @@ describe.skipIf(!CHROMIUM)(
       await dialog.getByRole('button', { name: 'Cancel' }).click();
 
       // One job at a time: each evaluation is followed to its end before the next starts.
+      // What the page says, alerts first, so a refused or failed job fails with its reason.
+      const said = async () =>
+        [
+          ...(await page.getByRole('alert').allTextContents()).map((a) => `alert: ${a}`),
+          ...(await page.getByRole('status').allTextContents()),
+        ].join(' | ');
       for (const version of [2, 1]) {
         await page
           .getByRole('button', { name: `Evaluate version ${version} on the val split` })
           .click();
         await expect
-          .poll(() => page.getByRole('status').allTextContents(), { timeout: 90_000 })
+          .poll(said, { timeout: 150_000 })
           .toContain(`v${version} was evaluated on the val split.`);
       }
       const rows = page.getByTestId('evaluations').locator('tbody tr');
@@ -532,7 +539,7 @@ describe.skipIf(!CHROMIUM)(
       await dialog.getByRole('button', { name: 'Cancel' }).click();
       expect(errors).toEqual([]);
       await page.close();
-    }, 240_000);
+    }, 400_000);
 
     it('promotes a version and the header follows', async () => {
       const { page } = await openPage(`#/registry?model=${MODEL}`);
