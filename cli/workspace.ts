@@ -6,6 +6,7 @@ import { MenagerieError } from '../core/errors.js';
 import { builtinPlugins } from '../plugins/builtins.js';
 import { findConfigFile, loadConfig } from '../plugins/plugin-config.js';
 import { createPluginRegistry, type PluginRegistry } from '../plugin-api/plugin-registry.js';
+import { createModelEvaluations } from '../registry/model-evaluations.js';
 import { failStaleRuns } from '../tracking/stale-runs.js';
 import { createTrackingStore, type TrackingStore } from '../tracking/tracking-store.js';
 import { createBackboneLoader, type BackboneLoader } from '../training/backbone-loader.js';
@@ -69,8 +70,9 @@ export async function openWorkspace(
   const storage = plugins.get('storage', options.storage ?? DEFAULT_STORAGE);
   const database = await openDatabase(path.join(dataDir, 'menagerie.db'));
   const blobs = routeBlobStores(storage.createStore({ dataDir }), referenceBlobStore());
-  // A process killed mid-run leaves it RUNNING; every start settles such runs.
+  // A process killed mid-run leaves it RUNNING; every start settles such runs and evaluations.
   await failStaleRuns(database.db);
+  await createModelEvaluations({ db: database.db }).failStale();
   const tracking = createTrackingStore({
     db: database.db,
     artifactRoot: path.join(dataDir, 'artifacts'),

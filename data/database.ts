@@ -1,7 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type MigrationProvider } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  SqliteDialect,
+  type MigrationProvider,
+  type MigrationResultSet,
+} from 'kysely';
 import * as sqliteVec from 'sqlite-vec';
 import { MenagerieError } from '../core/errors.js';
 import { migrations } from './migrations/index.js';
@@ -52,7 +58,7 @@ export async function openDatabase(
   sqliteVec.load(sqlite);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
-    const schemaVersion = await prepareSchema(db, options.migrate ?? true);
+    const schemaVersion = await prepareSchema(db, sqlite, options.migrate ?? true);
     return { db, sqlite, file, schemaVersion, close: () => db.destroy() };
   } catch (error) {
     await db.destroy();
@@ -60,7 +66,11 @@ export async function openDatabase(
   }
 }
 
-async function prepareSchema(db: Kysely<Database>, migrate: boolean): Promise<string> {
+async function prepareSchema(
+  db: Kysely<Database>,
+  sqlite: SqliteDatabase.Database,
+  migrate: boolean,
+): Promise<string> {
   const migrator = new Migrator({ db, provider });
   const known = new Set(Object.keys(migrations));
   const applied = (await migrator.getMigrations()).filter((m) => m.executedAt);
@@ -75,7 +85,7 @@ async function prepareSchema(db: Kysely<Database>, migrate: boolean): Promise<st
     );
   }
   if (migrate && applied.length < known.size) {
-    const { error, results } = await migrator.migrateToLatest();
+    const { error, results } = await migrateExclusively(sqlite, () => migrator.migrateToLatest());
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
       throw new MenagerieError(
@@ -101,4 +111,28 @@ async function appliedMigrationNames(db: Kysely<Database>): Promise<string[]> {
     .orderBy('name')
     .execute();
   return rows.map((r) => r.name);
+}
+
+/**
+ * Runs the migrator inside one `BEGIN IMMEDIATE` transaction. kysely takes no lock on SQLite
+ * and runs its migrations one by one, so two processes opening a new database at once (a
+ * server and a CLI command) both found the same migrations pending and the second failed on
+ * "table already exists". Holding the write lock from before the migrator reads what is
+ * applied makes the second wait (busy timeout), then find nothing to do; and a failed
+ * migration now leaves the schema as it was.
+ */
+async function migrateExclusively(
+  sqlite: SqliteDatabase.Database,
+  migrate: () => Promise<MigrationResultSet>,
+): Promise<MigrationResultSet> {
+  sqlite.exec('BEGIN IMMEDIATE');
+  let outcome: MigrationResultSet;
+  try {
+    outcome = await migrate();
+  } catch (error) {
+    sqlite.exec('ROLLBACK');
+    throw error;
+  }
+  sqlite.exec(outcome.error ? 'ROLLBACK' : 'COMMIT');
+  return outcome;
 }

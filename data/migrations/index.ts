@@ -4,6 +4,7 @@ import * as tracking from './0002-tracking.js';
 import * as registry from './0003-registry.js';
 import * as embeddings from './0004-embeddings.js';
 import * as predictions from './0005-predictions.js';
+import * as modelEvaluations from './0006-model-evaluations.js';
 
 /**
  * Every migration, in order. Names sort in application order; a released name never
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003-registry': registry,
   '0004-embeddings': embeddings,
   '0005-predictions': predictions,
+  '0006-model-evaluations': modelEvaluations,
 };

@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../data/database.js';
 import { migrations } from '../../data/migrations/index.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { REPO_ROOT, tempDir } from '../helpers/fixtures.js';
 
 describe('openDatabase', () => {
   const cleanups: (() => void)[] = [];
@@ -33,6 +35,53 @@ describe('openDatabase', () => {
     expect(applied.n).toBe(Object.keys(migrations).length);
     await second.close();
   });
+
+  it('lets processes that open a new file at the same moment all end on the newest schema', async () => {
+    // A server and a CLI command started together on a fresh data directory: each finds every
+    // migration pending. One migrates; the others wait for its write lock and find none left.
+    const file = dbFile();
+    const go = `${file}.go`;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Each child says it is ready, then opens the moment the go file appears: together.
+    const open = `import fs from 'node:fs';
+      import { openDatabase } from ${JSON.stringify(path.join(REPO_ROOT, 'data/database.ts'))};
+      console.log('ready');
+      while (!fs.existsSync(process.argv[2])) await new Promise((r) => setTimeout(r, 1));
+      const d = await openDatabase(process.argv[1]);
+      console.log(d.schemaVersion);
+      await d.close();`;
+    const children = Array.from({ length: 6 }, () => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', open, file, go],
+        { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      const ready = new Promise<void>((resolve) =>
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        }),
+      );
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
+        child.on('exit', (code) => resolve({ code, out, err })),
+      );
+      return { ready, exited };
+    });
+    await Promise.all(children.map((c) => c.ready));
+    fs.writeFileSync(go, '');
+    const latest = Object.keys(migrations).at(-1);
+    for (const r of await Promise.all(children.map((c) => c.exited))) {
+      expect(r.code, r.err).toBe(0);
+      expect(r.out.trim().split('\n').at(-1)).toBe(latest);
+    }
+    const database = await openDatabase(file);
+    const applied = database.sqlite.prepare('select count(*) as n from kysely_migration').get();
+    expect(applied).toEqual({ n: Object.keys(migrations).length });
+    await database.close();
+  }, 60_000);
 
   it('runs with WAL, foreign keys and a busy timeout', async () => {
     const database = await openDatabase(dbFile());
