@@ -18,9 +18,18 @@ const LAYERS = [
   ['training', 'trainer, evaluation, model artifacts, the tuning loop'],
   ['plugins', 'built-in plugins (models, storage, tuners, backbones) and loading third-party ones'],
   ['tracking', 'experiments, runs, params, metrics, tags, artifacts, run search, stale runs'],
-  ['registry', 'registered models, versions, stages, aliases, the audit trail, models:/ URIs'],
-  ['jobs', 'tracked training and tuning, the job runner, the ingest service, job progress'],
-  ['serving', 'inference engine, champion following, predictions, embeddings, similar images'],
+  [
+    'registry',
+    'registered models, versions, stages, aliases, the audit trail, models:/ URIs, evaluations',
+  ],
+  [
+    'jobs',
+    'tracked training and tuning, the job runner (training, tuning, evaluation), the ingest service, job progress',
+  ],
+  [
+    'serving',
+    'inference engine, champion following, predictions, embeddings, similar images, evaluation',
+  ],
   ['schema', 'the GraphQL schema: type-graphql types and resolvers (translate, never decide)'],
   ['server', 'HTTP: Apollo on Express, auth, limits, uploads, routes, WebSocket, playground'],
   ['cli', 'the `menagerie` command'],

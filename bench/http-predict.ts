@@ -258,10 +258,7 @@ async function prepareWorkspace(dataDir: string): Promise<void> {
         database: workspace.database,
         blobs: workspace.blobs,
         loadModel: async () =>
-          loadServedModel(
-            await registry.getModelVersion(REFERENCE_MODEL_NAME, version),
-            workspace.plugins,
-          ),
+          loadServedModel(await registry.getModelVersion(REFERENCE_MODEL_NAME, version), workspace),
       },
       { name: REFERENCE_MODEL_NAME, version },
     ).then(

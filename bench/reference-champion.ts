@@ -63,7 +63,7 @@ export async function registerReferenceChampion(
 export async function servedReferenceEngine(workspace: Workspace): Promise<InferenceEngine> {
   const { registry } = await registerReferenceChampion(workspace);
   const engine = await createInferenceEngine({
-    ...followChampion(registry, workspace.plugins, REFERENCE_MODEL_NAME),
+    ...followChampion(registry, workspace, REFERENCE_MODEL_NAME),
   });
   if (engine.status().serving === null) {
     throw new Error(`the engine serves nothing: ${engine.status().lastError?.message ?? '?'}`);

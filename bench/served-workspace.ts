@@ -41,10 +41,7 @@ export async function prepareServedWorkspace(
           database: workspace.database,
           blobs: workspace.blobs,
           loadModel: async () =>
-            loadServedModel(
-              await registry.getModelVersion(REFERENCE_MODEL_NAME, v),
-              workspace.plugins,
-            ),
+            loadServedModel(await registry.getModelVersion(REFERENCE_MODEL_NAME, v), workspace),
         },
         { name: REFERENCE_MODEL_NAME, version: v },
       ).catch((error: unknown) =>

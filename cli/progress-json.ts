@@ -38,6 +38,10 @@ export function jsonProgress(
           : { runId: id, ...(parent ? { parentRunId: parent } : {}) };
       };
       return {
+        onDataProgress({ stage, done, total }) {
+          const at = ids();
+          if (at) emit({ event: 'prepare', ...at, stage, done, total });
+        },
         onBatchEnd(epoch, batch, loss, info) {
           const at = ids();
           if (at)

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { MenagerieError } from '../core/errors.js';
+import { namedBlobUris } from '../data/blob-references.js';
 import { uriScheme } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
 import type { Database } from '../data/tables.js';
@@ -31,6 +32,8 @@ const COPY_ORDER: readonly (readonly [keyof Database, readonly string[]])[] = [
   ['stage_transitions', ['id']],
   ['embedding_jobs', ['id']],
   ['predictions', ['id']],
+  ['model_evaluations', ['created_at', 'id']],
+  ['model_evaluation_errors', ['evaluation_id', 'rank']],
 ];
 /** Tables that are not copied as rows: kysely's own, and the vector index's (copied by space). */
 const NOT_ROWS = new Set(['kysely_migration', 'kysely_migration_lock', 'vector_spaces']);
@@ -253,14 +256,10 @@ async function count(db: Kysely<Database>, table: string): Promise<number> {
   return Number(row.n);
 }
 
-/** Every `blob:` URI the rows name (images, kept prediction uploads). */
+/** Every `blob:` URI the rows name (images, kept uploads, evaluations' images and plots). */
 async function blobUris(db: Kysely<Database>): Promise<string[]> {
-  const [images, predictions] = await Promise.all([
-    db.selectFrom('images').select('uri').execute(),
-    db.selectFrom('predictions').select('blob_uri as uri').execute(),
-  ]);
-  const uris = [...images, ...predictions].map((r) => r.uri);
-  return [...new Set(uris.filter((u): u is string => !!u && uriScheme(u) === 'blob'))].sort();
+  const uris = await namedBlobUris(db);
+  return [...uris].filter((u) => uriScheme(u) === 'blob').sort();
 }
 
 /**

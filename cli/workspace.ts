@@ -11,8 +11,10 @@ import { MenagerieError } from '../core/errors.js';
 import { builtinPlugins } from '../plugins/builtins.js';
 import { findConfigFile, loadConfig } from '../plugins/plugin-config.js';
 import { createPluginRegistry, type PluginRegistry } from '../plugin-api/plugin-registry.js';
+import { createModelEvaluations } from '../registry/model-evaluations.js';
 import { failStaleRuns } from '../tracking/stale-runs.js';
 import { createTrackingStore, type TrackingStore } from '../tracking/tracking-store.js';
+import { createBackboneLoader, type BackboneLoader } from '../training/backbone-loader.js';
 
 export const DEFAULT_DATA_DIR = '.menagerie';
 export const DEFAULT_STORAGE = 'menagerie:local-fs';
@@ -33,6 +35,8 @@ export interface Workspace {
   plugins: PluginRegistry;
   /** Experiments and runs; their artifacts in `artifacts`. */
   tracking: TrackingStore;
+  /** Pretrained backbones, loaded once and shared by training, serving and similar images. */
+  backbones: BackboneLoader;
   /** Where each plugin came from: 'builtin' or the config entry that loaded it. */
   pluginSources: Map<string, string>;
   /** The config file read, if any. */
@@ -135,6 +139,9 @@ export async function openWorkspace(options: OpenWorkspaceOptions = {}): Promise
   // A process killed mid-run leaves it RUNNING; every start settles such runs.
   await failStaleRuns(database.db);
   const tracking = createTrackingStore({ db: database.db, artifacts });
+  // A process killed mid-run leaves evaluations RUNNING too: settle them the same way.
+  await createModelEvaluations({ db: database.db }).failStale();
+  const backbones = createBackboneLoader({ plugins, cacheDir: path.join(dataDir, 'cache') });
   return {
     dataDir,
     database,
@@ -142,8 +149,12 @@ export async function openWorkspace(options: OpenWorkspaceOptions = {}): Promise
     artifacts,
     plugins,
     tracking,
+    backbones,
     pluginSources,
     ...(loaded.file ? { configFile: loaded.file } : {}),
-    close: () => database.close(),
+    close: () => {
+      backbones.close();
+      return database.close();
+    },
   };
 }

@@ -266,17 +266,17 @@ export const ERRORS = {
   JOB_LIMIT: {
     status: 429,
     summary:
-      'The server already runs as many training/tuning jobs or ingests as it allows (default 1: training saturates two cores).',
+      'The server already runs as many training/tuning/evaluation jobs or ingests as it allows (default 1: training saturates two cores).',
   },
   JOB_START_FAILED: {
     status: 500,
     summary:
-      'A training or tuning child process exited, or stayed silent, before it created its run.',
+      'A training, tuning or evaluation child process exited, or stayed silent, before it created its run or evaluation.',
   },
   INGEST_PATH_FORBIDDEN: {
     status: 403,
     summary:
-      '`ingest` named a path outside the ingest roots (`..` and symlinks resolved), or a CSV manifest, or no roots are set.',
+      '`ingest` or `evaluateModel` named a path outside the ingest roots (`..` and symlinks resolved), or a CSV manifest, or no roots are set.',
   },
   MODEL_NAME_INVALID: {
     status: 400,
@@ -365,6 +365,16 @@ export const ERRORS = {
     status: 400,
     summary:
       'A similar-images query names neither an embedding nor an image, or asks for k outside 1–100, or an embedding of the wrong length.',
+  },
+  EVALUATION_NOT_FOUND: {
+    status: 404,
+    summary:
+      'No evaluation has that id, or it has no such worst error or confusion matrix (it is still running, or failed).',
+  },
+  EVALUATION_NO_IMAGES: {
+    status: 409,
+    summary:
+      'No image of the evaluation data could be scored: none was readable, or none has a label the model knows.',
   },
   PREDICTION_NOT_FOUND: {
     status: 404,

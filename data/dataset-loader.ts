@@ -6,6 +6,7 @@ import type { BlobStore } from './blob-store.js';
 import type { Batch, ImageDataset } from './dataset.js';
 import { MenagerieError, isMenagerieError } from '../core/errors.js';
 import type { InputSpec } from './input-spec.js';
+import { limiter, loadDatasetRecords, oneHot, shuffleInPlace } from './dataset-records.js';
 import { openPixelCache, type PixelCache } from './pixel-cache.js';
 import { decodeToPixels, pixelsToTensor } from './preprocess.js';
 import { createRng, type Rng } from '../core/random.js';
@@ -85,13 +86,6 @@ export interface LoadedImageDataset extends ImageDataset {
   readonly decoded: number;
 }
 
-interface ImageRecord {
-  id: number;
-  uri: string;
-  sha256: string;
-  labelIndex: number;
-}
-
 /**
  * Opens the images of one split as an ImageDataset: rows from SQLite, bytes from the blob
  * store, pixels through decodeToPixels (the same path as serving), cached on disk after the
@@ -143,17 +137,10 @@ export async function loadImageDataset(
   const seed = createRng(options.seed ?? 'menagerie');
   const tf = await loadTensorflow();
 
-  const labels = await resolveLabels(db, options.labels);
-  const records = await queryRecords(db, split, labels, options.limitPerLabel);
-  if (records.length === 0) {
-    throw new MenagerieError('DATASET_EMPTY', `no ${split} images with label ${labels.join(', ')}`);
-  }
-  const counts = labels.map(() => 0);
-  for (const r of records) counts[r.labelIndex]!++;
-  const classWeights: { [index: number]: number } = {};
-  counts.forEach((count, i) => {
-    // Keras: total / (classes × count); a class absent from the split gets 0.
-    classWeights[i] = count > 0 ? records.length / (labels.length * count) : 0;
+  const { labels, records, counts, classWeights } = await loadDatasetRecords(db, {
+    split,
+    ...(options.labels && { labels: options.labels }),
+    ...(options.limitPerLabel !== undefined && { limitPerLabel: options.limitPerLabel }),
   });
 
   const cache: PixelCache | null = options.cacheDir
@@ -270,84 +257,6 @@ export async function loadImageDataset(
   };
 }
 
-async function resolveLabels(
-  db: Kysely<Database>,
-  requested: readonly string[] | undefined,
-): Promise<string[]> {
-  if (requested === undefined) {
-    const rows = await db
-      .selectFrom('labels')
-      .select('name')
-      .where((eb) =>
-        eb.exists(
-          eb.selectFrom('images').select('images.id').whereRef('images.label_id', '=', 'labels.id'),
-        ),
-      )
-      .orderBy('name')
-      .execute();
-    return rows.map((r) => r.name);
-  }
-  if (new Set(requested).size !== requested.length) {
-    throw new MenagerieError('CONFIG_INVALID', `labels repeat a name: ${requested.join(', ')}`);
-  }
-  if (requested.length === 0) {
-    throw new MenagerieError('CONFIG_INVALID', 'labels should name at least one label, got []');
-  }
-  const known = new Set(
-    (await db.selectFrom('labels').select('name').where('name', 'in', requested).execute()).map(
-      (r) => r.name,
-    ),
-  );
-  const missing = requested.filter((l) => !known.has(l));
-  if (missing.length > 0) {
-    throw new MenagerieError(
-      'LABEL_NOT_FOUND',
-      `no label named ${missing.map((l) => `'${l}'`).join(', ')}`,
-    );
-  }
-  return [...requested];
-}
-
-async function queryRecords(
-  db: Kysely<Database>,
-  split: Split,
-  labels: readonly string[],
-  limitPerLabel: number | undefined,
-): Promise<ImageRecord[]> {
-  if (labels.length === 0) return [];
-  const rows = await db
-    .selectFrom('images')
-    .innerJoin('labels', 'labels.id', 'images.label_id')
-    .select(['images.id', 'images.uri', 'images.sha256', 'labels.name as label'])
-    .where('images.split', '=', split)
-    .where('labels.name', 'in', labels)
-    .orderBy('images.id')
-    .execute();
-  const indexOf = new Map(labels.map((l, i) => [l, i]));
-  const taken = labels.map(() => 0);
-  const records: ImageRecord[] = [];
-  for (const row of rows) {
-    const labelIndex = indexOf.get(row.label)!;
-    if (limitPerLabel !== undefined && taken[labelIndex]! >= limitPerLabel) continue;
-    taken[labelIndex]!++;
-    records.push({ id: row.id, uri: row.uri, sha256: row.sha256, labelIndex });
-  }
-  return records;
-}
-
-function shuffleInPlace(items: number[], rng: Rng): void {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-}
-
-function oneHot(tf: Tf, classes: readonly number[], depth: number) {
-  const values = new Float32Array(classes.length * depth);
-  classes.forEach((c, i) => (values[i * depth + c] = 1));
-  return tf.tensor2d(values, [classes.length, depth], 'float32');
-}
-
 /**
  * Augments a batch: per example an affine map (flip, rotation, zoom, shift) sampled
  * bilinearly, edges extended like Keras's 'nearest' fill, then brightness, clipping to
@@ -409,22 +318,4 @@ export function augmentBatch(
     }
   }
   return tf.tensor4d(out, [n, s, s, 3], 'float32');
-}
-
-/** Runs at most `n` tasks at once, in the order they were asked for. */
-function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async (task) => {
-    // A finishing task hands its slot straight to the next waiter, so none can jump the queue.
-    if (active >= n) await new Promise<void>((resolve) => queue.push(resolve));
-    else active++;
-    try {
-      return await task();
-    } finally {
-      const next = queue.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }

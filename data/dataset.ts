@@ -3,8 +3,11 @@ import type { InputSpec } from './input-spec.js';
 
 /** One training or evaluation batch; the consumer disposes both tensors. */
 export interface Batch {
-  /** [n, size, size, 3] float32, already scaled by the dataset's InputSpec. */
-  xs: tf.Tensor4D;
+  /**
+   * [n, size, size, 3] float32 pixels already scaled by the dataset's InputSpec, or, for a
+   * data set of backbone features, [n, featureSize].
+   */
+  xs: tf.Tensor4D | tf.Tensor2D;
   /** [n, labels.length] one-hot float32. */
   ys: tf.Tensor2D;
 }

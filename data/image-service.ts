@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isBlobNamed } from './blob-references.js';
 import type { BlobStore } from './blob-store.js';
 import type { OpenDatabase } from './database.js';
 import { MenagerieError } from '../core/errors.js';
@@ -193,20 +194,8 @@ export function createImageService(
         if (Number(result.numDeletedRows) === 0) {
           throw new MenagerieError('IMAGE_NOT_FOUND', `no image has id ${id}`);
         }
-        // A prediction may keep the same bytes for feedback.
-        const stillNamed = await db
-          .selectFrom('images')
-          .select('uri')
-          .where('uri', '=', image.uri)
-          .union(
-            db
-              .selectFrom('predictions')
-              .select('blob_uri as uri')
-              .where('blob_uri', '=', image.uri)
-              .$narrowType<{ uri: string }>(),
-          )
-          .executeTakeFirst();
-        if (!stillNamed) await deps.blobs.delete(image.uri);
+        // A prediction or an evaluation's worst error may keep the same bytes.
+        if (!(await isBlobNamed(db, image.uri))) await deps.blobs.delete(image.uri);
         return image;
       });
     },

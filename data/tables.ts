@@ -173,6 +173,62 @@ export interface PredictionTable {
   feedback_image_id: number | null;
 }
 
+export const EVALUATION_STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
+export type EvaluationStatus = (typeof EVALUATION_STATUSES)[number];
+export const EVALUATION_DATASET_KINDS = ['folder', 'manifest', 'split'] as const;
+export type EvaluationDatasetKind = (typeof EVALUATION_DATASET_KINDS)[number];
+
+/** A model version's evaluation on a data set (registry/model-evaluations.ts). */
+export interface ModelEvaluationTable {
+  /** 32 lowercase hex digits. */
+  id: string;
+  model_version_id: number;
+  status: EvaluationStatus;
+  dataset_kind: EvaluationDatasetKind;
+  /** The folder's or manifest's absolute path, or the split's name. */
+  dataset_source: string;
+  /** Images scored: readable, with a label the model knows. */
+  image_count: Generated<number>;
+  /** sha256 over the sorted (image sha256, label) pairs scored; null until finished. */
+  dataset_sha256: string | null;
+  /** JSON of EvaluationMetrics plus calibration; null until finished. */
+  metrics: string | null;
+  /** JSON array of `{ path, reason, detail }`. */
+  unreadable: Generated<string>;
+  /** JSON array of `{ label, count }`. */
+  unknown_labels: Generated<string>;
+  confusion_matrix_uri: string | null;
+  done: Generated<number>;
+  total: Generated<number>;
+  error: string | null;
+  created_by: string | null;
+  owner_pid: number | null;
+  hostname: string | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+/** One of an evaluation's highest-confidence wrong predictions. */
+export interface ModelEvaluationErrorTable {
+  evaluation_id: string;
+  /** 1 is the most confident mistake. */
+  rank: number;
+  /** The file's path, or the catalogue image's source path. */
+  source: string;
+  /** The catalogue image when the data was a split; null for files, or once deleted. */
+  image_id: number | null;
+  /** The image's bytes in the blob store (the catalogue image's own URI for a split). */
+  blob_uri: string;
+  sha256: string;
+  format: string;
+  true_label: string;
+  predicted_label: string;
+  confidence: number;
+  /** JSON array of probabilities in the model's label order. */
+  probabilities: string;
+}
+
 export const RUN_STATUSES = ['RUNNING', 'FINISHED', 'FAILED', 'KILLED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 /** Soft delete, as MLflow's lifecycle_stage: deleted rows stay and can be restored. */
@@ -262,6 +318,8 @@ export interface Database {
   embedding_jobs: EmbeddingJobTable;
   predictions: PredictionTable;
   vector_spaces: VectorSpaceTable;
+  model_evaluations: ModelEvaluationTable;
+  model_evaluation_errors: ModelEvaluationErrorTable;
 }
 
 export type LabelRow = Selectable<LabelTable>;

@@ -34,27 +34,33 @@ export function clampThumbnailSize(requested: number): number {
   return THUMBNAIL_SIZES.find((s) => s >= requested) ?? THUMBNAIL_SIZES.at(-1)!;
 }
 
+/** What a thumbnail is made of: an image named by the sha256 of its bytes. */
+export interface ThumbnailSource {
+  sha256: string;
+}
+
 /**
  * WebP thumbnails (longest side `size`, aspect kept) cached on disk by sha256 and size,
- * so each is made once however often it is asked for.
+ * so each is made once however often it is asked for. Caches of different sources (catalogue
+ * images, an evaluation's worst errors) may share a folder: the same bytes, the same file.
  *
  * ```ts
  * const thumbs = createThumbnailCache({ folder: '.menagerie/thumbs', read: (img) => blobs.get(img.uri) });
  * const webp = await thumbs.get(image, 128);
  * ```
  */
-export interface ThumbnailCache {
-  get(image: CatalogImage, size: number): Promise<Buffer>;
+export interface ThumbnailCache<T extends ThumbnailSource = CatalogImage> {
+  get(image: T, size: number): Promise<Buffer>;
 }
 
-export function createThumbnailCache(options: {
+export function createThumbnailCache<T extends ThumbnailSource = CatalogImage>(options: {
   folder: string;
-  read: (image: CatalogImage) => Promise<Buffer>;
+  read: (image: T) => Promise<Buffer>;
   /** Told whether each request was served from disk (`hit`) or made (`miss`), for metrics. */
   onLookup?: (result: 'hit' | 'miss') => void;
-}): ThumbnailCache {
+}): ThumbnailCache<T> {
   const making = new Map<string, Promise<Buffer>>();
-  const make = async (image: CatalogImage, size: number, file: string): Promise<Buffer> => {
+  const make = async (image: T, size: number, file: string): Promise<Buffer> => {
     const webp = await sharp(await options.read(image))
       .rotate()
       .resize(size, size, { fit: 'inside', withoutEnlargement: true })

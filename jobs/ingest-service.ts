@@ -22,6 +22,11 @@ export interface IngestService {
   roots: readonly string[];
   /** Ingests a folder inside a root; returns a one-line summary. */
   run(source: string): Promise<string>;
+  /**
+   * The real path of a folder inside a root, by the same rule: for other readers of client
+   * paths (`evaluateModel`). INGEST_PATH_FORBIDDEN or INGEST_SOURCE_NOT_FOUND.
+   */
+  resolveFolder(source: string): Promise<string>;
 }
 
 /** `MENAGERIE_INGEST_ROOTS`: folders separated by the platform's path delimiter (`:`). */
@@ -74,8 +79,8 @@ export function createIngestService(options: {
     if (!stat.isDirectory()) {
       throw new MenagerieError(
         'INGEST_PATH_FORBIDDEN',
-        `${lexical} is a file; over the API only folders are ingested (a manifest's rows may ` +
-          'name files anywhere: ingest it with the CLI)',
+        `${lexical} is a file; over the API only folders are read (a manifest's rows may ` +
+          'name files anywhere: give it to the CLI)',
       );
     }
     return real;
@@ -83,6 +88,7 @@ export function createIngestService(options: {
 
   return {
     roots: options.roots,
+    resolveFolder: resolveSource,
     async run(source) {
       const folder = await resolveSource(source);
       if (running) {

@@ -10,6 +10,9 @@ import {
 } from './run-progress.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
 import type { HpValue } from '../plugin-api/hyperparameters.js';
+import type { Split } from '../data/tables.js';
+import type { ModelEvaluations } from '../registry/model-evaluations.js';
+import { toEvaluationUpdate, type EvaluationProgressUpdate } from './evaluation-progress.js';
 
 const DEFAULT_CLI = fileURLToPath(new URL('../bin/menagerie.js', import.meta.url));
 
@@ -49,17 +52,31 @@ export interface TuningJob {
   extraArgs?: readonly string[];
 }
 
+export interface EvaluationJob {
+  /** A `models:/` URI naming one version (`models:/faces/3`), so a moving alias cannot change it. */
+  model: string;
+  /** A folder the caller has confined (an absolute path), or a split of the catalogue. */
+  data: { folder: string } | { split: Split };
+  /** Recorded as who ran it (`api:write`). */
+  user?: string;
+  extraArgs?: readonly string[];
+}
+
+export type JobKind = 'training' | 'tuning' | 'evaluation';
+
 export interface RunningJob {
-  runId: string;
-  kind: 'training' | 'tuning';
+  /** The run id, or the evaluation id. */
+  id: string;
+  kind: JobKind;
   pid: number;
 }
 
 /**
- * Training and tuning jobs as child processes (`menagerie train|tune --progress-json`), so
- * serving never stalls on them. A start resolves with the run id once the child has created
- * its run; its progress lines go to `publish` until it exits, and then one final update
- * with the run's status from the database.
+ * Training, tuning and evaluation jobs as child processes (`menagerie train|tune|evaluate
+ * --progress-json`), so serving never stalls on them. A start resolves with the run id (the
+ * evaluation id) once the child has created it; its progress lines go to `publish`
+ * (`publishEvaluation`) until it exits, and then one final update with the status from the
+ * database. Every kind shares the one job limit.
  *
  * ```ts
  * const jobs = createJobRunner({ dataDir, tracking, publish: (u) => hub.publish('runProgress', u) });
@@ -71,6 +88,8 @@ export interface JobRunner {
   /** Throws JOB_LIMIT when `maxJobs` are running, JOB_START_FAILED when the child fails first. */
   startTraining(job: TrainingJob): Promise<string>;
   startTuning(job: TuningJob): Promise<string>;
+  /** Resolves with the evaluation id once the child has created the evaluation (RUNNING). */
+  startEvaluation(job: EvaluationJob): Promise<string>;
   /**
    * Stops a job this server started (SIGINT, then SIGKILL after the grace period) and waits
    * for it to exit. RUN_NOT_OWNED for runs of other processes or trials of a tuning job.
@@ -83,8 +102,9 @@ export interface JobRunner {
 
 interface Job {
   child: ChildProcess;
-  kind: RunningJob['kind'];
-  runId: string | null;
+  kind: JobKind;
+  /** The run or evaluation id, once the child has reported it. */
+  id: string | null;
   trials: Set<string>;
   cancelled: boolean;
   lastError: string | null;
@@ -98,6 +118,9 @@ export function createJobRunner(options: {
   configFile?: string;
   tracking: TrackingStore;
   publish: (update: RunProgressUpdate) => void;
+  /** Evaluations' rows: an evaluation job that dies is ended here. Needed for startEvaluation. */
+  evaluations?: ModelEvaluations;
+  publishEvaluation?: (update: EvaluationProgressUpdate) => void;
   config?: JobConfig;
   /** The CLI entry point (default bin/menagerie.js). */
   cli?: string;
@@ -108,29 +131,30 @@ export function createJobRunner(options: {
   const killGraceMs = options.config?.killGraceMs ?? 15_000;
   const jobs = new Set<Job>();
 
-  function findJob(runId: string): Job | undefined {
-    return [...jobs].find((job) => job.runId === runId);
+  function findJob(id: string): Job | undefined {
+    return [...jobs].find((job) => job.id === id);
   }
 
   async function settle(job: Job, code: number | null, signal: NodeJS.Signals | null) {
     jobs.delete(job);
-    if (job.runId === null) return;
+    if (job.id === null) return;
+    const reason = job.lastError ?? `the job exited (${signal ?? `code ${code}`})`;
+    if (job.kind === 'evaluation') return settleEvaluation(job.id, job, reason);
     let run;
     try {
-      run = await tracking.getRun(job.runId);
+      run = await tracking.getRun(job.id);
       if (run.status === 'RUNNING') {
         // Killed before it could end its run: end it here rather than leave it RUNNING.
         const status = job.cancelled ? 'KILLED' : 'FAILED';
-        const reason = job.lastError ?? `the job exited (${signal ?? `code ${code}`})`;
-        if (!job.cancelled) await tracking.setTag(job.runId, 'menagerie.error', reason);
-        await tracking.endRun(job.runId, status);
-        run = await tracking.getRun(job.runId);
+        if (!job.cancelled) await tracking.setTag(job.id, 'menagerie.error', reason);
+        await tracking.endRun(job.id, status);
+        run = await tracking.getRun(job.id);
       }
     } catch {
       // The database is gone (the server is closing): the next start marks the run FAILED.
     }
     publish({
-      runId: job.runId,
+      runId: job.id,
       parentRunId: null,
       status: run?.status ?? 'FAILED',
       epoch: null,
@@ -143,9 +167,33 @@ export function createJobRunner(options: {
     });
   }
 
-  function start(kind: Job['kind'], args: string[]): Promise<string> {
+  async function settleEvaluation(id: string, job: Job, reason: string) {
+    let evaluation;
+    try {
+      evaluation = await options.evaluations!.get(id);
+      // Killed before it could end its evaluation: end it here rather than leave it RUNNING.
+      if (evaluation.status === 'RUNNING')
+        evaluation = await options.evaluations!.end(
+          id,
+          job.cancelled ? 'KILLED' : 'FAILED',
+          job.cancelled ? 'cancelled' : reason,
+        );
+    } catch {
+      // The database is gone (the server is closing): the next start marks it FAILED.
+    }
+    options.publishEvaluation?.({
+      evaluationId: id,
+      status: evaluation?.status ?? 'FAILED',
+      done: evaluation?.done ?? null,
+      total: evaluation?.total ?? null,
+      message: evaluation?.error ?? job.lastError,
+      final: true,
+    });
+  }
+
+  function start(kind: JobKind, args: string[]): Promise<string> {
     if (jobs.size >= maxJobs) {
-      const busy = [...jobs].map((j) => j.runId ?? 'starting').join(', ');
+      const busy = [...jobs].map((j) => j.id ?? 'starting').join(', ');
       throw new MenagerieError(
         'JOB_LIMIT',
         `${jobs.size} job(s) running (${busy}); this server runs at most ${maxJobs} at once`,
@@ -158,7 +206,7 @@ export function createJobRunner(options: {
         '--data-dir',
         options.dataDir,
         ...(options.configFile ? ['--config', options.configFile] : []),
-        kind === 'training' ? 'train' : 'tune',
+        COMMANDS[kind],
         ...args,
         '--progress-json',
       ],
@@ -174,7 +222,7 @@ export function createJobRunner(options: {
     const job: Job = {
       child,
       kind,
-      runId: null,
+      id: null,
       trials: new Set(),
       cancelled: false,
       lastError: null,
@@ -194,26 +242,32 @@ export function createJobRunner(options: {
         fail(
           new MenagerieError(
             'JOB_START_FAILED',
-            `the ${kind} job did not report its run within ${startTimeoutMs / 1000} s${tail(job)}`,
+            `the ${kind} job did not report its ${what(kind)} within ${startTimeoutMs / 1000} s${tail(job)}`,
           ),
         );
       }, startTimeoutMs);
 
       const onEvent = (event: JobEvent) => {
-        if (event.event === 'run' && job.runId === null) {
-          job.runId = event.runId;
+        const announced =
+          kind === 'evaluation'
+            ? event.event === 'evaluation' && event.evaluationId
+            : event.event === 'run' && event.runId;
+        if (announced && job.id === null) {
+          job.id = announced;
           clearTimeout(timer);
-          resolve(event.runId);
+          resolve(announced);
         } else if (event.event === 'trial-start') {
           job.trials.add(event.runId);
         } else if (event.event === 'error') {
           job.lastError = event.message;
           // Reported when the child has exited, so its slot is free by then.
-          if (job.runId === null)
-            startError = new MenagerieError(codeOf(event.code), event.message);
+          if (job.id === null) startError = new MenagerieError(codeOf(event.code), event.message);
         }
+        if (job.id === null) return;
         const update = toProgressUpdate(event);
-        if (update && job.runId !== null) publish(update);
+        if (update) publish(update);
+        const evaluation = toEvaluationUpdate(event);
+        if (evaluation) options.publishEvaluation?.(evaluation);
       };
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const event = parseJobEvent(line);
@@ -226,13 +280,13 @@ export function createJobRunner(options: {
         job.lastError = error.message;
       });
       child.once('close', (code, signal) => {
-        if (job.runId === null) {
+        if (job.id === null) {
           jobs.delete(job);
           fail(
             startError ??
               new MenagerieError(
                 'JOB_START_FAILED',
-                `the ${kind} job exited (${signal ?? `code ${code}`}) before it started a run${tail(job)}`,
+                `the ${kind} job exited (${signal ?? `code ${code}`}) before it started its ${what(kind)}${tail(job)}`,
               ),
           );
           exit();
@@ -283,6 +337,19 @@ export function createJobRunner(options: {
       return start('tuning', args);
     },
 
+    startEvaluation(job) {
+      if (!options.evaluations) {
+        throw new Error('createJobRunner needs `evaluations` to run evaluation jobs');
+      }
+      const args = [
+        `--model=${job.model}`,
+        ...('split' in job.data ? [`--split=${job.data.split}`] : [job.data.folder]),
+        ...(job.user !== undefined ? [`--user=${job.user}`] : []),
+        ...(job.extraArgs ?? []),
+      ];
+      return start('evaluation', args);
+    },
+
     async cancel(runId) {
       const job = findJob(runId);
       if (job) return stop(job);
@@ -290,7 +357,7 @@ export function createJobRunner(options: {
       if (parent) {
         throw new MenagerieError(
           'RUN_NOT_OWNED',
-          `run ${runId} is a trial of tuning run ${parent.runId}; cancel the tuning run`,
+          `run ${runId} is a trial of tuning run ${parent.id}; cancel the tuning run`,
         );
       }
       const run = await tracking.getRun(runId);
@@ -306,8 +373,8 @@ export function createJobRunner(options: {
 
     running() {
       return [...jobs]
-        .filter((j) => j.runId !== null)
-        .map((j) => ({ runId: j.runId!, kind: j.kind, pid: j.child.pid ?? 0 }));
+        .filter((j) => j.id !== null)
+        .map((j) => ({ id: j.id!, kind: j.kind, pid: j.child.pid ?? 0 }));
     },
 
     async shutdown() {
@@ -315,6 +382,14 @@ export function createJobRunner(options: {
     },
   };
 }
+
+const COMMANDS: Record<JobKind, string> = {
+  training: 'train',
+  tuning: 'tune',
+  evaluation: 'evaluate',
+};
+
+const what = (kind: JobKind) => (kind === 'evaluation' ? 'evaluation' : 'run');
 
 function codeOf(code: string | undefined): ErrorCode {
   return code !== undefined && isErrorCode(code) ? code : 'JOB_START_FAILED';

@@ -1,7 +1,7 @@
 import type { RunStatus } from '../data/tables.js';
 
 /**
- * One line of `menagerie train|tune --progress-json` on stdout: how a job in a child
+ * One line of `menagerie train|tune|evaluate --progress-json` on stdout: how a job in a child
  * process tells its parent (the API server) what it is doing. Epochs and batches are
  * 0-based, as the trainer counts them (a metric's step is its epoch). `runId` is the run
  * the event is about; a tuning trial's events also name the tuning run as `parentRunId`.
@@ -50,7 +50,20 @@ export type JobEvent =
       score?: number;
       error?: string;
     }
+  | {
+      /** The data are being prepared: backbone features computed, `done` of `total`. */
+      event: 'prepare';
+      runId: string;
+      parentRunId?: string;
+      stage: 'features';
+      done: number;
+      total: number;
+    }
   | { event: 'end'; runId: string; status: Exclude<RunStatus, 'RUNNING'>; message?: string }
+  /** `menagerie evaluate`: the evaluation exists (RUNNING); its id names the job. */
+  | { event: 'evaluation'; evaluationId: string; name: string; version: number }
+  /** Files of the evaluation's data looked at so far, of `total`. */
+  | { event: 'evaluation-progress'; evaluationId: string; done: number; total: number }
   | { event: 'error'; runId?: string; code?: string; message: string };
 
 /** JSON with non-finite numbers kept (as strings), one line. */
@@ -60,7 +73,18 @@ export function formatJobEvent(event: JobEvent): string {
   );
 }
 
-const EVENTS = new Set(['run', 'batch', 'epoch', 'trial-start', 'trial-end', 'end', 'error']);
+const EVENTS = new Set([
+  'run',
+  'evaluation',
+  'evaluation-progress',
+  'prepare',
+  'batch',
+  'epoch',
+  'trial-start',
+  'trial-end',
+  'end',
+  'error',
+]);
 const NON_FINITE: Readonly<Record<string, number>> = {
   NaN: Number.NaN,
   Infinity: Number.POSITIVE_INFINITY,
@@ -154,6 +178,13 @@ export function toProgressUpdate(event: JobEvent): RunProgressUpdate | null {
           timestamp: event.timestamp,
         })),
       };
+    case 'prepare':
+      return {
+        ...base,
+        runId: event.runId,
+        parentRunId: event.parentRunId ?? null,
+        message: `computing backbone features: ${event.done} of ${event.total}`,
+      };
     case 'trial-start':
       return {
         ...base,
@@ -176,6 +207,10 @@ export function toProgressUpdate(event: JobEvent): RunProgressUpdate | null {
     case 'end':
     case 'error':
       // The server sends a run's final update when its process exits, from the database.
+      return null;
+    case 'evaluation':
+    case 'evaluation-progress':
+      // About an evaluation, not a run (jobs/evaluation-progress.ts).
       return null;
   }
 }

@@ -1,7 +1,5 @@
-import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { BlobStore } from '../data/blob-store.js';
-import { loadImageDataset } from '../data/dataset-loader.js';
 import type { Database } from '../data/tables.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { HyperParameters, type HpValue } from '../plugin-api/hyperparameters.js';
@@ -13,6 +11,8 @@ import {
 import type { TrainingObserver, TrainingResult } from '../training/training-observer.js';
 import { MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
+import type { BackboneLoader } from '../training/backbone-loader.js';
+import { openTrainingData } from './training-data.js';
 
 /** What a tracked job needs from an open data directory. */
 export interface JobContext {
@@ -21,6 +21,8 @@ export interface JobContext {
   dataDir: string;
   plugins: PluginRegistry;
   tracking: TrackingStore;
+  /** Pretrained backbones, loaded once per process. */
+  backbones: BackboneLoader;
 }
 
 export interface TrackedTrainingOptions {
@@ -84,31 +86,30 @@ export async function runTrackedTraining(
   try {
     const hp = new HyperParameters(options.hp ?? {});
     plugin.space(hp);
-    const spec = plugin.inputSpec(hp);
     const seed = options.seed ?? 42;
-    const batchSize = options.batchSize ?? 32;
-    const common = {
-      db: context.db,
-      blobs: context.blobs,
-      spec,
-      batchSize,
+    const data = await openTrainingData({
+      ...context,
+      plugin,
+      hp,
+      batchSize: options.batchSize ?? 32,
       seed,
-      cacheDir: path.join(context.dataDir, 'cache'),
-      ...(options.limitPerLabel !== undefined && { limitPerLabel: options.limitPerLabel }),
-    };
-    const train = await loadImageDataset({
-      ...common,
-      split: 'train',
       augment: options.augment ?? true,
+      ...(options.limitPerLabel !== undefined && { limitPerLabel: options.limitPerLabel }),
+      ...(options.signal && { signal: options.signal }),
+      ...(options.observer?.onDataProgress && {
+        onFeatures: (done: number, total: number) =>
+          options.observer!.onDataProgress!({ stage: 'features', done, total }),
+      }),
     });
-    const val = await loadImageDataset({ ...common, split: 'val', labels: train.labels });
     const outputDir = await tracking.artifactPath(run.id);
     try {
       const result = await trainModel({
         plugin,
         hp,
-        train,
-        val,
+        train: data.train,
+        val: data.val,
+        ...(data.backbone && { backbone: data.backbone }),
+        ...(data.fineTune && { fineTune: data.fineTune }),
         epochs: options.epochs,
         seed,
         outputDir,
@@ -134,7 +135,7 @@ export async function runTrackedTraining(
       await tracking.endRun(run.id, result.status);
       return { runId: run.id, result };
     } finally {
-      await Promise.all([train.close(), val.close()]);
+      await data.close();
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

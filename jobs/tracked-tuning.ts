@@ -114,9 +114,10 @@ export async function runTrackedTuning(
 
   try {
     // The space, with fixed values pinned so the tuner does not search them.
-    const hp = new HyperParameters();
-    model.space(hp);
+    // Fixed values go in first: a space may depend on them (a URL backbone's own settings).
     const fixed = options.fixed ?? {};
+    const hp = new HyperParameters(fixed);
+    model.space(hp);
     const space = hp.space.map((spec) =>
       spec.name in fixed
         ? {
@@ -177,7 +178,7 @@ export async function runTrackedTuning(
           : undefined;
         const { runId: childId, result } = await runTrackedTraining(context, {
           plugin: model.name,
-          hp: proposal.values,
+          hp: { ...fixed, ...proposal.values },
           epochs: proposal.epochs ?? epochs,
           seed: seed + execution,
           parentRunId: runId,

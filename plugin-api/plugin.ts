@@ -82,6 +82,11 @@ export interface ModelBuildContext {
   seed?: number;
   /** Aborts when the run is cancelled: an async `build` (fetching weights) should stop. */
   signal?: AbortSignal;
+  /**
+   * Set when `backbone(hp)` named one: the model `build` returns is the head alone, and its
+   * input is the backbone's feature vector, `[n, features.size]`.
+   */
+  features?: { size: number };
 }
 
 /**
@@ -129,6 +134,14 @@ export interface ModelPlugin extends PluginBase {
   /** The layer whose output is the image embedding (usually the penultimate). */
   embeddingLayer: string;
   /**
+   * After `space`: the pretrained backbone these hyperparameters put under the model, or
+   * null for a model that reads pixels itself. With a backbone, `build` builds only the head
+   * (its input is the feature vector); the trainer computes each image's features once per
+   * augmented view and caches them, and training, evaluation and serving all feed the head
+   * through the same backbone and preprocessing. `inputSpec(hp)` must be the backbone's.
+   */
+  backbone?(hp: HyperParameters): BackboneUse | null;
+  /**
    * When a saved version is loaded (registering, serving, warm starts): returns the model
    * built from the artifact folder `dir` (custom layers, extra files). Without it the tfjs
    * artifact in `dir` (model.json + weights) is loaded as is.
@@ -152,6 +165,91 @@ export interface ModelPlugin extends PluginBase {
     hp: HyperParameters,
     context: { signal: AbortSignal },
   ): boolean | Promise<boolean>;
+}
+
+/** How a model plugin uses a backbone (see `ModelPlugin.backbone`). */
+export interface BackboneUse {
+  /** A registered backbone plugin's name (`mobilenet_v2_140`), or a backbone plugin object. */
+  backbone: string | BackbonePlugin;
+  /** Feature vectors per training image: the image itself plus `views - 1` augmented copies. */
+  views: number;
+  /**
+   * Fine-tuning, for trainable backbones: from epoch `afterEpoch` (0-based) the top `blocks`
+   * blocks of the backbone train with the head, on pixels, at the learning rate times
+   * `learningRateFactor`. The saved model then holds the whole network.
+   */
+  fineTune?: { blocks: number; afterEpoch: number; learningRateFactor: number };
+}
+
+/** Where a backbone's weights come from; every model version built on it records this. */
+export interface BackboneSource {
+  /** `package`: files of an installed npm package (offline); `url`: fetched; `path`: a folder. */
+  kind: 'package' | 'url' | 'path';
+  /** The npm package and its installed version (`package` sources). */
+  package?: string;
+  packageVersion?: string;
+  /** The model inside the package, the URL, or the path. */
+  location: string;
+}
+
+/** What a backbone's `load` gets. */
+export interface BackboneLoadContext {
+  tf: ModelBuildContext['tf'];
+  /** A folder the backbone may keep derived files in (a converted model, say). */
+  cacheDir: string;
+  signal?: AbortSignal;
+}
+
+/** A backbone's weights, loaded: a function from images to features. */
+export interface LoadedBackbone {
+  /** sha256 of the weight bytes: other weights are another backbone, never mixed up. */
+  readonly weightsSha256: string;
+  /** Where the weights were read from, with the installed package's version. */
+  readonly source: BackboneSource;
+  /** Length of a feature vector. */
+  readonly featureSize: number;
+  /**
+   * Features of a batch `[n, size, size, 3]` scaled by the backbone's input spec:
+   * `[n, featureSize]`. The caller disposes both. An image's features do not depend on the
+   * other images of its batch.
+   */
+  features(xs: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * For trainable backbones: a layers model from pixels to features sharing the weights, and
+   * its blocks, bottom to top, each a list of layer names (fine-tuning unfreezes the top ones).
+   */
+  readonly trainable?: { model: tf.LayersModel; blocks: readonly (readonly string[])[] };
+  dispose(): void;
+}
+
+/**
+ * A backbone plugin: a pretrained feature extractor. The built-ins are MobileNetV2 models
+ * with ImageNet weights shipped inside an npm package, so nothing is downloaded.
+ *
+ * ```ts
+ * import { definePlugin } from 'menagerie/plugin-api/plugin.js';
+ * export default definePlugin({
+ *   name: 'my-backbone', kind: 'backbone', featureSize: 512, trainable: false,
+ *   inputSpec: { size: 160, channels: 3, fit: 'fill', scale: 1 / 255, offset: 0 },
+ *   source: { kind: 'path', location: '/models/my-backbone' },
+ *   load: async ({ tf }) => wrapGraphModel(await tf.loadGraphModel('file:///models/my-backbone/model.json')),
+ * });
+ * ```
+ */
+export interface BackbonePlugin extends PluginBase {
+  kind: 'backbone';
+  /** The preprocessing the weights were trained with. */
+  inputSpec: InputSpec;
+  /** Length of a feature vector, when known before loading (a URL's model tells at load). */
+  featureSize?: number;
+  /** Whether `load` gives `trainable` (a layers model fine-tuning can unfreeze). */
+  trainable: boolean;
+  source: BackboneSource;
+  /**
+   * When a process first needs this backbone's features (training, evaluation, serving,
+   * similar images): loads the weights. Only a `url` source may touch the network.
+   */
+  load(context: BackboneLoadContext): Promise<LoadedBackbone>;
 }
 
 /** A finished or failed trial as a tuner sees it. */
@@ -244,10 +342,25 @@ export interface ModelArtifactManifest {
   tensorflowVersion: string;
   createdAt: string;
   metrics: Record<string, number>;
+  /**
+   * The pretrained backbone under a transfer model. Unless `included` (fine-tuned: the
+   * artifact holds the whole network), the artifact is the head alone and is fed the
+   * backbone's features; serving loads the backbone and refuses other weights.
+   */
+  backbone?: ModelBackbone;
+}
+
+/** What a model version records of its backbone. */
+export interface ModelBackbone {
+  name: string;
+  source: BackboneSource;
+  weightsSha256: string;
+  featureSize: number;
+  included: boolean;
 }
 
 /** Every plugin kind. */
-export type Plugin = StoragePlugin | ModelPlugin | TunerPlugin;
+export type Plugin = StoragePlugin | ModelPlugin | TunerPlugin | BackbonePlugin;
 export type PluginKind = Plugin['kind'];
 
 /** Hooks each kind must have, checked when a plugin registers. */
@@ -255,6 +368,7 @@ export const REQUIRED_HOOKS: Record<PluginKind, readonly string[]> = {
   storage: ['createStore'],
   model: ['space', 'inputSpec', 'build'],
   tuner: ['createOracle'],
+  backbone: ['load'],
 };
 
 /** Identity at run time; gives a plugin literal its type, the way Vite's defineConfig does. */

@@ -1,5 +1,6 @@
 import { cnnModel } from './models/cnn.js';
-import { mobilenetTransfer } from './models/mobilenet-transfer.js';
+import { mobilenetV2, mobilenetV2x140 } from './backbones/mobilenet-v2.js';
+import { transferModel } from './models/transfer.js';
 import type { Plugin } from '../plugin-api/plugin.js';
 import { localFsStorage } from './storage/local-fs.js';
 import { s3Storage } from './storage/s3.js';
@@ -14,7 +15,9 @@ export function builtinPlugins(): Plugin[] {
     localFsStorage(),
     s3Storage(),
     cnnModel(),
-    mobilenetTransfer(),
+    transferModel(),
+    mobilenetV2x140(),
+    mobilenetV2(),
     randomSearchTuner(),
     gridSearchTuner(),
     hyperbandTuner(),

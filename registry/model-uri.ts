@@ -58,3 +58,19 @@ export function parseModelUri(uri: string): ModelUriTarget {
   rethrow(() => (stage = parseStage(ref)), `'${excerpt(ref)}' is neither a version nor a stage`);
   return { kind: 'stage', name, stage: stage! };
 }
+
+/**
+ * A model reference as people type it, as a `models:/` URI: the URI itself, or the same
+ * without its scheme (`faces/3`, `faces@champion`, `faces/production`). Checked by
+ * `parseModelUri`, so a bad reference fails with MODEL_URI_INVALID.
+ *
+ * ```ts
+ * modelUriOf('faces@champion'); // 'models:/faces@champion'
+ * modelUriOf('models:/faces/3'); // 'models:/faces/3'
+ * ```
+ */
+export function modelUriOf(reference: string): string {
+  const uri = reference.startsWith('models:/') ? reference : `models:/${reference}`;
+  parseModelUri(uri);
+  return uri;
+}

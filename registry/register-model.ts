@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { MenagerieError } from '../core/errors.js';
 import { localArtifactFolder, type ArtifactStore } from '../data/artifact-store.js';
 import { uriScheme } from '../data/blob-store.js';
-import type { ModelArtifactManifest } from '../plugin-api/plugin.js';
+import type { ModelArtifactManifest, ModelBackbone } from '../plugin-api/plugin.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { loadModelThroughPlugin } from '../training/load-model.js';
 import type { ModelRegistry, ModelVersion } from './model-registry.js';
@@ -72,9 +72,31 @@ async function createReadyVersion(
     labels: manifest.labels,
     metrics: manifest.metrics,
     description: options.description ?? null,
+    ...(manifest.backbone && { tags: backboneTags(manifest.backbone) }),
     ...(options.user !== undefined && { createdBy: options.user }),
   });
   return registry.setVersionStatus(options.name, created.version, 'READY');
+}
+
+/** Version tags naming a transfer model's backbone: the weights it must be served with. */
+export const BACKBONE_TAGS = {
+  name: 'menagerie.backbone',
+  source: 'menagerie.backbone.source',
+  sha256: 'menagerie.backbone.sha256',
+  fineTuned: 'menagerie.backbone.fine_tuned',
+} as const;
+
+function backboneTags(backbone: ModelBackbone): Record<string, string> {
+  const { source } = backbone;
+  return {
+    [BACKBONE_TAGS.name]: backbone.name,
+    [BACKBONE_TAGS.source]:
+      source.kind === 'package'
+        ? `npm:${source.package}@${source.packageVersion ?? '?'}/${source.location}`
+        : source.location,
+    [BACKBONE_TAGS.sha256]: backbone.weightsSha256,
+    [BACKBONE_TAGS.fineTuned]: String(backbone.included),
+  };
 }
 
 /**

@@ -2,6 +2,11 @@ import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type ClassType, type NonEmptyArray, type PubSub } from 'type-graphql';
 import { guardMutations } from './access.js';
+import {
+  EvaluationErrorResolver,
+  EvaluationResolver,
+  ModelVersionEvaluationResolver,
+} from './resolvers/evaluation-resolver.js';
 import { ExperimentResolver } from './resolvers/experiment-resolver.js';
 import { ImageResolver } from './resolvers/image-resolver.js';
 import { JobResolver } from './resolvers/job-resolver.js';
@@ -26,6 +31,9 @@ export const RESOLVERS: NonEmptyArray<ClassType> = [
   ExperimentResolver,
   RunResolver,
   ModelVersionRunResolver,
+  EvaluationResolver,
+  EvaluationErrorResolver,
+  ModelVersionEvaluationResolver,
   PluginResolver,
   JobResolver,
 ];

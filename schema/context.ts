@@ -5,6 +5,8 @@ import type { ImageService, ImageStats, LabelSummary } from '../data/image-servi
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import type { RunProgressUpdate } from '../jobs/run-progress.js';
+import type { EvaluationProgressUpdate } from '../jobs/evaluation-progress.js';
+import type { ModelEvaluations } from '../registry/model-evaluations.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
 import type { ModelServing } from '../serving/model-serving.js';
 import type { PredictionService } from '../serving/prediction-service.js';
@@ -22,6 +24,8 @@ export interface MenagerieEvents {
   imageAdded: CatalogImage;
   /** Training and tuning jobs' progress, from jobs/job-runner.ts. */
   runProgress: RunProgressUpdate;
+  /** Evaluation jobs' progress, from jobs/job-runner.ts. */
+  evaluationProgress: EvaluationProgressUpdate;
 }
 
 /**
@@ -38,10 +42,12 @@ export interface MenagerieServices {
   /** Experiments, runs and their artifacts. */
   tracking: TrackingStore;
   registry: ModelRegistry;
+  /** Evaluations of model versions (the job runner computes them in child processes). */
+  evaluations: ModelEvaluations;
   /** The champion of the served model: inference engine, readiness, embeddings. */
   serving: ModelServing;
   predictions: PredictionService;
-  /** Training and tuning in child processes. */
+  /** Training, tuning and evaluation in child processes. */
   jobs: JobRunner;
   /** Ingest confined to the configured roots. */
   ingest: IngestService;

@@ -83,7 +83,10 @@ export function toRun(run: StoredRun): Run {
 @ObjectType()
 export class RunConnection extends Connection(Run, 'Run') {}
 
-@ObjectType({ description: 'Counts on the validation split: `counts[true][predicted]`.' })
+@ObjectType({
+  description:
+    "Counts `counts[true][predicted]`: a run's on the val split, or an evaluation's on its data.",
+})
 export class ConfusionMatrix {
   @Field(() => [String], { description: 'Class names; rows and columns follow this order.' })
   labels!: string[];
@@ -92,7 +95,10 @@ export class ConfusionMatrix {
   counts!: number[][];
 }
 
-@ObjectType({ description: "One class's scores on the validation split at the best epoch." })
+@ObjectType({
+  description:
+    "One class's scores: a run's on the val split at the best epoch, or an evaluation's.",
+})
 export class ClassMetrics {
   @Field(() => String)
   label!: string;

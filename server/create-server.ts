@@ -17,6 +17,8 @@ import { createImageService } from '../data/image-service.js';
 import { createThumbnailCache } from '../data/thumbnail-cache.js';
 import { createUploadKeeper, type UploadRetention } from '../data/upload-retention.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { BackboneLoader } from '../training/backbone-loader.js';
+import { createModelEvaluations, type WorstError } from '../registry/model-evaluations.js';
 import { createModelRegistry } from '../registry/model-registry.js';
 import type { TrackingStore } from '../tracking/tracking-store.js';
 import { createModelServing, DEFAULT_SERVING_MODEL } from '../serving/model-serving.js';
@@ -39,6 +41,7 @@ import { imageRoutes } from './image-routes.js';
 import { createIngestService, parseIngestRoots } from '../jobs/ingest-service.js';
 import { createJobRunner, type JobConfig } from '../jobs/job-runner.js';
 import { runArtifactRoutes } from './run-artifact-routes.js';
+import { evaluationRoutes } from './evaluation-routes.js';
 import { playgroundRoutes, type PlaygroundOptions } from './playground.js';
 import { noIntrospection } from './introspection.js';
 import { createServerMetrics } from './metrics.js';
@@ -132,7 +135,7 @@ export interface ServerConfig {
   computeEmbeddings?: boolean;
   /** Below this confidence a prediction is flagged `uncertain` (default 0.5). */
   uncertaintyThreshold?: number;
-  /** Training/tuning child processes: how many at once (default 1), timeouts. */
+  /** Training, tuning and evaluation child processes: how many at once (default 1), timeouts. */
   jobs?: JobConfig;
   /** Folders `ingest` may read (default $MENAGERIE_INGEST_ROOTS; none: ingest is refused). */
   ingestRoots?: readonly string[];
@@ -147,6 +150,8 @@ export interface ServerOptions {
     artifacts?: ArtifactStore;
     plugins: PluginRegistry;
     tracking: TrackingStore;
+    /** Pretrained backbones for transfer models, shared with the rest of the process. */
+    backbones: BackboneLoader;
     /** The config file that listed the plugins; job processes load the same one. */
     configFile?: string;
   };
@@ -206,6 +211,8 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   const images =
     options.services?.images ?? createImageService(workspace, { maxPixels: config.maxPixels });
   const registry = options.services?.registry ?? createModelRegistry({ db: workspace.database.db });
+  const evaluations =
+    options.services?.evaluations ?? createModelEvaluations({ db: workspace.database.db });
   const serving =
     options.services?.serving ??
     (await createModelServing({
@@ -214,6 +221,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       registry,
       plugins: workspace.plugins,
       ...(workspace.artifacts && { artifacts: workspace.artifacts }),
+      backbones: workspace.backbones,
       modelName: config.servingModel ?? (process.env.MENAGERIE_MODEL || DEFAULT_SERVING_MODEL),
       ...(config.championPollMs !== undefined && { pollIntervalMs: config.championPollMs }),
       ...(config.computeEmbeddings !== undefined && {
@@ -237,6 +245,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     plugins: workspace.plugins,
     tracking: workspace.tracking,
     registry,
+    evaluations,
     serving,
     predictions: createPredictionService({
       database: workspace.database,
@@ -255,6 +264,8 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       ...(workspace.configFile !== undefined && { configFile: workspace.configFile }),
       tracking: workspace.tracking,
       publish: (update) => services.events.publish('runProgress', update),
+      evaluations,
+      publishEvaluation: (update) => services.events.publish('evaluationProgress', update),
       ...(config.jobs && { config: config.jobs }),
     }),
     ingest: createIngestService({
@@ -366,6 +377,17 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   app.use(metrics.routes(authenticate));
   app.use(imageRoutes({ images: services.images, thumbnails }));
   app.use(runArtifactRoutes({ tracking: services.tracking }));
+  app.use(
+    evaluationRoutes({
+      evaluations: services.evaluations,
+      blobs: workspace.blobs,
+      // Keyed by sha256 like the catalogue's, so both share one folder.
+      thumbnails: createThumbnailCache<WorstError>({
+        folder: path.join(workspace.dataDir, 'thumbs'),
+        read: (error) => workspace.blobs.get(error.blobUri),
+      }),
+    }),
+  );
   if (config.playground !== false) {
     app.use(
       playgroundRoutes(GRAPHQL_PATH, {

@@ -4,6 +4,7 @@ import type { OpenDatabase } from '../data/database.js';
 import { isMenagerieError, MenagerieError } from '../core/errors.js';
 import { findImageById, sampleImages } from '../data/image-catalog.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
+import type { BackboneLoader } from '../training/backbone-loader.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { failStaleEmbeddingJobs, startEmbeddingJob } from './embedding-job.js';
 import { createInferenceEngine, type InferenceEngine } from './inference-engine.js';
@@ -22,6 +23,8 @@ export interface ModelServingOptions {
   plugins: PluginRegistry;
   /** The workspace's artifact store, for versions saved in a remote one (S3). */
   artifacts?: ArtifactStore;
+  /** Backbones of transfer models, shared with the rest of the process. */
+  backbones: BackboneLoader;
   /** Serve `models:/<modelName>@champion`. */
   modelName: string;
   /** How often a champion moved outside this process (the CLI) is picked up (default 5 s). */
@@ -114,7 +117,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
     }
   }
 
-  const champion = followChampion(registry, options.plugins, modelName, options.artifacts);
+  const champion = followChampion(registry, options, modelName);
   const engine = await createInferenceEngine({
     resolveChampion: champion.resolveChampion,
     async loadVersion(ref) {

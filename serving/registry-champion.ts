@@ -1,10 +1,8 @@
 import { isMenagerieError } from '../core/errors.js';
-import type { ArtifactStore } from '../data/artifact-store.js';
-import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { CHAMPION } from '../registry/model-names.js';
 import type { InferenceEngineOptions } from './inference-engine.js';
-import { loadServedModel } from './served-model.js';
+import { loadServedModel, type ModelLoaders } from './served-model.js';
 
 /**
  * The registry side of an inference engine: serve `modelName`'s champion, loaded from its
@@ -12,15 +10,13 @@ import { loadServedModel } from './served-model.js';
  * recorded.
  *
  * ```ts
- * const engine = await createInferenceEngine({ ...followChampion(registry, workspace.plugins, 'faces') });
+ * const engine = await createInferenceEngine({ ...followChampion(registry, workspace, 'faces') });
  * ```
  */
 export function followChampion(
   registry: Pick<ModelRegistry, 'getVersionByAlias' | 'getModelVersion'>,
-  plugins: PluginRegistry,
+  loaders: ModelLoaders,
   modelName: string,
-  /** Where versions saved in a remote store are fetched from. */
-  artifacts?: ArtifactStore,
 ): Pick<InferenceEngineOptions, 'resolveChampion' | 'loadVersion'> {
   return {
     async resolveChampion() {
@@ -37,11 +33,7 @@ export function followChampion(
       }
     },
     async loadVersion(ref) {
-      return loadServedModel(
-        await registry.getModelVersion(ref.name, ref.version),
-        plugins,
-        artifacts,
-      );
+      return loadServedModel(await registry.getModelVersion(ref.name, ref.version), loaders);
     },
   };
 }

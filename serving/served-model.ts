@@ -6,6 +6,10 @@ import { loadTensorflow } from '../tf/tensorflow.js';
 import { installFastKernels } from '../tf/fast-kernels.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ArtifactStore } from '../data/artifact-store.js';
+import { HyperParameters } from '../plugin-api/hyperparameters.js';
+import type { BackboneSource, LoadedBackbone, ModelBackbone } from '../plugin-api/plugin.js';
+import type { BackboneLoader } from '../training/backbone-loader.js';
+import { backboneFeatures } from '../training/backbone-features.js';
 import { loadModelThroughPlugin } from '../training/load-model.js';
 
 type Tf = typeof import('@tensorflow/tfjs-node');
@@ -22,6 +26,8 @@ export interface ForwardResult {
   probabilities: Float32Array[];
   /** The embedding layer's output, L2-normalised (cosine distance = 1 − dot product). */
   embeddings: Float32Array[];
+  /** The backbone's features (not normalised), for a transfer model's head; else absent. */
+  features?: Float32Array[];
 }
 
 /**
@@ -34,6 +40,8 @@ export interface ServedModel {
   readonly labels: readonly string[];
   readonly inputSpec: InputSpec;
   readonly embeddingSize: number;
+  /** The backbone a transfer model's head is fed by (its features come with each pass). */
+  readonly backbone?: ModelBackbone;
   /** One forward pass over decoded images (from `decodeToPixels` with `inputSpec`). */
   forward(pixels: readonly Uint8Array[]): ForwardResult;
   /** Frees the weights; the model is unusable afterwards. Idempotent. */
@@ -59,6 +67,8 @@ export function createServedModel(
     labels: readonly string[];
     inputSpec: InputSpec;
     embeddingLayer: string;
+    /** For a transfer model whose artifact is the head: the backbone that feeds it. */
+    backbone?: { loaded: LoadedBackbone; record: ModelBackbone };
   },
 ): ServedModel {
   const layer = model.layers.find((l) => l.name === options.embeddingLayer);
@@ -75,17 +85,29 @@ export function createServedModel(
   // Shares the classifier's weights; disposing it frees them (disposing both would fail).
   const both = tf.model({ inputs: model.inputs, outputs: [classes, embedding] });
   const embeddingSize = embedding.shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
-  const { inputSpec, labels } = options;
+  const { inputSpec, labels, backbone } = options;
   let disposed = false;
   return {
     ref: options.ref,
     labels,
     inputSpec,
     embeddingSize,
+    ...(backbone && { backbone: backbone.record }),
     forward(pixels) {
       if (pixels.length === 0) return { probabilities: [], embeddings: [] };
+      // Features through the path training took (view 0 of each image): the same vectors.
+      const features = backbone
+        ? backboneFeatures(
+            tf,
+            backbone.loaded,
+            inputSpec,
+            pixels.map((p) => ({ pixels: p, view: 0 })),
+          )
+        : undefined;
       const [probs, vectors] = tf.tidy(() => {
-        const xs = pixelsToTensor(tf, pixels, inputSpec);
+        const xs = features
+          ? tf.tensor2d(concatFloats(features), [pixels.length, features[0]!.length])
+          : pixelsToTensor(tf, pixels, inputSpec);
         const [p, e] = both.predict(xs) as TfNode.Tensor[];
         const flat = e!.reshape([pixels.length, embeddingSize]);
         // The epsilon keeps an all-zero embedding (dead ReLUs) at zero instead of NaN.
@@ -96,6 +118,7 @@ export function createServedModel(
       return {
         probabilities: pixels.map((_, i) => probs.slice(i * k, (i + 1) * k)),
         embeddings: pixels.map((_, i) => vectors.slice(i * embeddingSize, (i + 1) * embeddingSize)),
+        ...(features && { features }),
       };
     },
     dispose() {
@@ -122,20 +145,22 @@ export interface ServableVersion extends VersionRef {
  *
  * ```ts
  * const version = await registry.getVersionByAlias('faces', 'champion');
- * const served = await loadServedModel(version, workspace.plugins, workspace.artifacts);
+ * const served = await loadServedModel(version, workspace);
  * ```
  */
 export async function loadServedModel(
   version: ServableVersion,
-  plugins: PluginRegistry,
-  /** Reads versions saved in a remote store (any replica loads any version). */
-  artifacts?: ArtifactStore,
+  loaders: ModelLoaders,
 ): Promise<ServedModel> {
   const tf = await loadTensorflow();
   // Fused conv+bias and oneDNN pooling: ~28% faster forward passes, same numbers.
   installFastKernels(tf);
   const dir = version.source;
-  const { model, manifest } = await loadModelThroughPlugin(plugins, dir, artifacts);
+  const { model, manifest, plugin } = await loadModelThroughPlugin(
+    loaders.plugins,
+    dir,
+    loaders.artifacts,
+  );
   const what = `${version.name} version ${version.version}`;
   const mismatch =
     JSON.stringify(manifest.labels) !== JSON.stringify(version.labels)
@@ -147,12 +172,61 @@ export async function loadServedModel(
     model.dispose();
     throw new MenagerieError('MODEL_ARTIFACT_INVALID', `${what}: ${mismatch}`);
   }
+  let backbone: { loaded: LoadedBackbone; record: ModelBackbone } | undefined;
+  const record = manifest.backbone;
+  if (record && !record.included) {
+    try {
+      const hp = new HyperParameters(manifest.hyperparameters);
+      plugin.space(hp);
+      const use = plugin.backbone?.(hp);
+      if (!use) throw new Error(`its plugin '${plugin.name}' names no backbone for it`);
+      const { loaded } = await loaders.backbones.load(use.backbone);
+      if (loaded.weightsSha256 !== record.weightsSha256) {
+        throw new Error(
+          `it was trained on backbone ${record.name} with weights ${record.weightsSha256.slice(0, 12)}…, ` +
+            `this machine has ${loaded.weightsSha256.slice(0, 12)}… (${describeSource(loaded.source)})`,
+        );
+      }
+      backbone = { loaded, record };
+    } catch (error) {
+      model.dispose();
+      if (error instanceof MenagerieError) throw error;
+      throw new MenagerieError('MODEL_ARTIFACT_INVALID', `${what}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
   return createServedModel(tf, model, {
     ref: { name: version.name, version: version.version },
     labels: version.labels,
     inputSpec: version.inputSpec,
     embeddingLayer: manifest.embeddingLayer,
+    ...(backbone && { backbone }),
   });
+}
+
+/** What loading a model version needs: its model plugin, and backbones for transfer models. */
+export interface ModelLoaders {
+  plugins: PluginRegistry;
+  backbones: BackboneLoader;
+  /** Reads versions saved in a remote store (any replica loads any version). */
+  artifacts?: ArtifactStore;
+}
+
+function describeSource(source: BackboneSource): string {
+  return source.kind === 'package'
+    ? `${source.package}@${source.packageVersion ?? '?'} ${source.location}`
+    : source.location;
+}
+
+function concatFloats(rows: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  let at = 0;
+  for (const row of rows) {
+    out.set(row, at);
+    at += row.length;
+  }
+  return out;
 }
 
 function sameSpec(a: InputSpec, b: InputSpec): boolean {

@@ -85,6 +85,49 @@ export async function evaluateModel(
 }
 
 /**
+ * Scores predicted class probabilities against true classes: the same metrics
+ * `evaluateModel` gives, from probabilities already computed (by the serving path, say).
+ * The predicted class is the first highest probability, as `argMax` picks it.
+ *
+ * ```ts
+ * const metrics = scoreProbabilities(['cat', 'dog'], [
+ *   { truth: 0, probabilities: [0.9, 0.1] },
+ *   { truth: 1, probabilities: [0.6, 0.4] },
+ * ]);
+ * metrics.accuracy; // 0.5
+ * metrics.confusionMatrix; // [[1, 0], [1, 0]]
+ * ```
+ */
+export function scoreProbabilities(
+  labels: readonly string[],
+  examples: readonly { truth: number; probabilities: ArrayLike<number> }[],
+): EvaluationMetrics {
+  const n = labels.length;
+  const confusion = Array.from({ length: n }, () => new Array<number>(n).fill(0));
+  let lossSum = 0;
+  for (const { truth, probabilities } of examples) {
+    if (!Number.isInteger(truth) || truth < 0 || truth >= n || probabilities.length !== n)
+      throw new RangeError(
+        `an example has class ${truth} and ${probabilities.length} of ${n} probabilities`,
+      );
+    confusion[truth]![argMax(probabilities)]! += 1;
+    // Clipped as categoricalCrossentropy clips, so the two losses agree.
+    lossSum -= Math.log(Math.min(Math.max(probabilities[truth]!, EPSILON), 1 - EPSILON));
+  }
+  return {
+    loss: examples.length > 0 ? lossSum / examples.length : NaN,
+    ...scoreConfusion(confusion, labels),
+  };
+}
+
+/** Index of the first highest value. */
+export function argMax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+/**
  * Accuracy, per-class precision/recall/F1 and their macro averages from a confusion matrix
  * (`matrix[true][predicted]`).
  *

@@ -14,10 +14,10 @@ export interface LoadedModel {
 
 /**
  * Loads a saved model through the plugin that built it (its `load` hook when it has one,
- * else the tfjs artifact loader) and checks it answers one input of its spec's shape, so a
- * model that cannot serve is found out here, not at the first request. `location` is a
- * folder, a `file://` URI or a remote artifact URI (`s3://…`, fetched through `artifacts`'
- * read-through cache).
+ * else the tfjs artifact loader) and checks it answers one input of its spec's shape (or of
+ * its backbone's features, for a transfer model's head), so a model that cannot serve is
+ * found out here, not at the first request. `location` is a folder, a `file://` URI or a
+ * remote artifact URI (`s3://…`, fetched through `artifacts`' read-through cache).
  *
  * ```ts
  * const { model, manifest } = await loadModelThroughPlugin(workspace.plugins, version.source, workspace.artifacts);
@@ -47,8 +47,11 @@ export async function loadModelThroughPlugin(
   }
   try {
     const { size } = manifest.inputSpec;
+    // A transfer model's head is fed its backbone's features, not pixels.
+    const head = manifest.backbone && !manifest.backbone.included;
+    const shape = head ? [1, manifest.backbone!.featureSize] : [1, size, size, 3];
     const out = tf.tidy(() => {
-      const y = model.predict(tf.zeros([1, size, size, 3])) as TfNode.Tensor;
+      const y = model.predict(tf.zeros(shape)) as TfNode.Tensor;
       return y.shape.at(-1);
     });
     if (out !== manifest.labels.length) {

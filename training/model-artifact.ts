@@ -6,7 +6,7 @@ import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
 import { loadTensorflow, tensorflowVersion } from '../tf/tensorflow.js';
 import type { InputSpec } from '../data/input-spec.js';
-import type { HpValue, ModelArtifactManifest } from '../plugin-api/plugin.js';
+import type { HpValue, ModelArtifactManifest, ModelBackbone } from '../plugin-api/plugin.js';
 
 /** The file beside `model.json` that says how to load the model back and feed it. */
 export const MANIFEST_FILE = 'menagerie.json';
@@ -92,7 +92,9 @@ export async function readModelArtifactManifest(dir: string): Promise<ModelArtif
           ? 'inputSpec should have size, channels, fit, scale and offset'
           : typeof m.embeddingLayer !== 'string'
             ? 'embeddingLayer should be a layer name'
-            : null;
+            : m.backbone !== undefined && !isModelBackbone(m.backbone)
+              ? 'backbone should have a name, source, weightsSha256, featureSize and included'
+              : null;
   if (problem) throw invalid(`${file}: ${problem}`);
   return {
     format: 1,
@@ -113,6 +115,7 @@ export async function readModelArtifactManifest(dir: string): Promise<ModelArtif
         (e): e is [string, number] => typeof e[1] === 'number',
       ),
     ),
+    ...(m.backbone !== undefined && { backbone: m.backbone as ModelBackbone }),
   };
 }
 
@@ -203,6 +206,21 @@ async function checkWeightFiles(file: string): Promise<void> {
       );
     }
   }
+}
+
+function isModelBackbone(value: unknown): value is ModelBackbone {
+  if (!isRecord(value)) return false;
+  const source = value['source'];
+  return (
+    typeof value['name'] === 'string' &&
+    typeof value['weightsSha256'] === 'string' &&
+    /^[0-9a-f]{64}$/.test(value['weightsSha256']) &&
+    Number.isInteger(value['featureSize']) &&
+    typeof value['included'] === 'boolean' &&
+    isRecord(source) &&
+    ['package', 'url', 'path'].includes(String(source['kind'])) &&
+    typeof source['location'] === 'string'
+  );
 }
 
 function isInputSpec(value: unknown): value is InputSpec {

@@ -5,7 +5,10 @@ import type { ImageDataset } from '../data/dataset.js';
 import { MenagerieError } from '../core/errors.js';
 import { createRng, type Rng } from '../core/random.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
-import type { ModelPlugin } from '../plugin-api/plugin.js';
+import type { BackboneUse, LoadedBackbone, ModelPlugin } from '../plugin-api/plugin.js';
+import type { InputSpec } from '../data/input-spec.js';
+import type { Backbone } from './backbone-loader.js';
+import { keepFrozenBatchNormInInferenceMode, unfreezeTopBlocks } from './fine-tune.js';
 import {
   confusionMatrixPng,
   evaluateModel,
@@ -69,6 +72,17 @@ export interface TrainModelOptions {
   reduceLrOnPlateau?: ReduceLrOnPlateauOptions;
   /** Weight the loss by the training set's class weights (imbalanced data). */
   classWeights?: boolean;
+  /**
+   * The loaded backbone, when the plugin's `backbone(hp)` names one: `train` and `val` then
+   * hold its features, and the plugin builds only the head.
+   */
+  backbone?: Backbone;
+  /**
+   * For `backbone(hp).fineTune`: pixel data sets at the backbone's input spec, and a private
+   * trainable copy of the backbone (the trainer owns and frees it), for the epochs where the
+   * top blocks train with the head.
+   */
+  fineTune?: { train: ImageDataset; val: ImageDataset; backbone: LoadedBackbone };
 }
 
 /** What `onEpochStart` gets when the caller passed no signal. */
@@ -103,12 +117,15 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
   // Numerically equivalent native kernels for ReLU/max-pool gradients, fused conv+bias,
   // bias gradients (see fast-step.ts): about 2.5× the stock tfjs step on the reference CNN.
   installFastKernels(tf);
-  const { plugin, train, val, epochs, seed, observer, signal } = options;
+  const { plugin, epochs, seed, observer, signal } = options;
+  let { train, val } = options;
   const initialEpoch = options.initialEpoch ?? 0;
   checkOptions(options, initialEpoch);
   const hp = options.hp instanceof HyperParameters ? options.hp : new HyperParameters(options.hp);
   plugin.space(hp);
   const input = plugin.inputSpec(hp);
+  const use = plugin.backbone?.(hp) ?? null;
+  const backbone = checkBackbone(plugin, use, input, options);
   const labels = [...train.labels];
   const hpValues = hp.values;
   const learningRate = numberOr(hpValues.learning_rate, 1e-3);
@@ -129,11 +146,21 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
   const artifactDir = path.join(path.resolve(options.outputDir), 'model');
   await fs.mkdir(options.outputDir, { recursive: true });
 
-  const model = await plugin.build(hp, { tf, labels, input, seed, ...(signal && { signal }) });
+  const model = await plugin.build(hp, {
+    tf,
+    labels,
+    input,
+    seed,
+    ...(signal && { signal }),
+    ...(backbone && { features: { size: backbone.loaded.featureSize } }),
+  });
+  // The model trained and saved: the head, or after fine-tuning starts, backbone + head.
+  let current = model;
+  let fineTuned: TfNode.LayersModel | null = null;
   let optimizer: TfNode.Optimizer | undefined;
   let classWeights: TfNode.Tensor | undefined;
   try {
-    checkModel(model, plugin, labels.length);
+    checkModel(model, plugin, labels.length, backbone?.loaded.featureSize);
     keepFrozenBatchNormInInferenceMode(model);
     if (options.warmStartDir) await warmStart(model, options.warmStartDir);
     if (options.classWeights) {
@@ -164,12 +191,32 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
     let stoppedEarly = false;
     const batchesPerEpoch = Math.ceil(train.size / train.batchSize);
 
+    const fineTune = use?.fineTune && options.fineTune ? use.fineTune : null;
+    let headConverged = false;
     for (let epoch = initialEpoch; epoch < epochs && !signal?.aborted; epoch++) {
-      if (await plugin.onEpochStart?.(model, epoch, hp, { signal: signal ?? NEVER_ABORTED })) {
-        // Trainability changed (fine-tuning): fresh optimizer state for the new variable set.
+      let retrain = await plugin.onEpochStart?.(current, epoch, hp, {
+        signal: signal ?? NEVER_ABORTED,
+      });
+      if (fineTune && !fineTuned && (epoch >= fineTune.afterEpoch || headConverged)) {
+        // The head has converged on frozen features: the top blocks now train with it, on
+        // pixels, at a lower rate.
+        fineTuned = current = unfreezeTopBlocks(
+          tf,
+          options.fineTune!.backbone,
+          model,
+          fineTune.blocks,
+        );
+        ({ train, val } = options.fineTune!);
+        lr *= fineTune.learningRateFactor;
+        stopper?.reset();
+        reducer?.reset();
+        retrain = true;
+      }
+      if (retrain) {
+        // Trainability changed: fresh optimizer state for the new variable set.
         optimizer.dispose();
         optimizer = createOptimizer(tf, optimizerName, lr);
-        step = fastTrainStep(tf, model, optimizer);
+        step = fastTrainStep(tf, current, optimizer);
       }
       if (signal?.aborted) break;
       const started = performance.now();
@@ -206,7 +253,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
         batch++;
       }
       if (signal?.aborted) break;
-      const evaluation = await evaluateModel(tf, model, val, signal ? { signal } : {});
+      const evaluation = await evaluateModel(tf, current, val, signal ? { signal } : {});
       if (signal?.aborted) break;
       const metrics: EpochRecord = {
         loss: lossSum / Math.max(seen, 1),
@@ -222,7 +269,7 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
       if (best.improved(metrics)) {
         bestEpoch = epoch;
         bestMetrics = evaluation;
-        await saveModelArtifact(artifactDir, model, {
+        await saveModelArtifact(artifactDir, current, {
           plugin: plugin.name,
           pluginVersion: plugin.version ?? null,
           labels,
@@ -235,12 +282,18 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
             loss: metrics.loss!,
             accuracy: metrics.accuracy!,
           },
+          ...(backbone && { backbone: backbone.record(fineTuned !== null) }),
         });
         await observer?.onCheckpoint?.(artifactDir);
       }
       if (stopper && !stopper.improved(metrics) && stopper.wait > options.earlyStopping!.patience) {
-        stoppedEarly = epoch + 1 < epochs;
-        break;
+        // A head that stopped improving is what fine-tuning waits for; after it, stop.
+        if (fineTune && !fineTuned) {
+          headConverged = true;
+        } else {
+          stoppedEarly = epoch + 1 < epochs;
+          break;
+        }
       }
       if (
         reducer &&
@@ -280,8 +333,39 @@ export async function trainModel(options: TrainModelOptions): Promise<TrainingRe
   } finally {
     optimizer?.dispose();
     classWeights?.dispose();
+    // The fine-tuned model holds the backbone copy's layers and the head's; the head model
+    // holds the head's again (tfjs counts references per use).
+    fineTuned?.dispose();
+    if (options.fineTune && !fineTuned) options.fineTune.backbone.dispose();
     model.dispose();
   }
+}
+
+/**
+ * Checks the backbone `backbone(hp)` asks for is the one the caller loaded, and that the
+ * plugin feeds it the preprocessing it was trained with.
+ */
+function checkBackbone(
+  plugin: ModelPlugin,
+  use: BackboneUse | null,
+  input: InputSpec,
+  options: TrainModelOptions,
+): Backbone | null {
+  const bad = (message: string) => new MenagerieError('PLUGIN_INVALID', message);
+  if (!use) return null;
+  const given = options.backbone;
+  const wanted = typeof use.backbone === 'string' ? use.backbone : use.backbone.name;
+  if (!given) throw bad(`model plugin '${plugin.name}' needs backbone ${wanted}; none was loaded`);
+  if (JSON.stringify(given.plugin.inputSpec) !== JSON.stringify(input)) {
+    throw bad(
+      `model plugin '${plugin.name}' feeds ${JSON.stringify(input)}, backbone ${given.plugin.name} ` +
+        `was trained on ${JSON.stringify(given.plugin.inputSpec)}`,
+    );
+  }
+  if (use.fineTune && options.fineTune && !options.fineTune.backbone.trainable) {
+    throw bad(`backbone ${given.plugin.name} is not trainable; it cannot be fine-tuned`);
+  }
+  return given;
 }
 
 /**
@@ -339,6 +423,11 @@ class Plateau {
     this.wait++;
     return false;
   }
+
+  /** Starts counting again (a new training phase); the best value so far is kept. */
+  reset(): void {
+    this.wait = 0;
+  }
 }
 
 function createOptimizer(tf: Tf, name: string, lr: number): TfNode.Optimizer {
@@ -364,19 +453,6 @@ function setLearningRate(optimizer: TfNode.Optimizer, lr: number): void {
   else o.learningRate = lr;
 }
 
-/**
- * Keras runs a frozen BatchNormalization in inference mode (moving statistics, no updates);
- * tfjs does not, which would let a frozen base's statistics drift during transfer learning.
- */
-function keepFrozenBatchNormInInferenceMode(model: TfNode.LayersModel): void {
-  for (const layer of model.layers) {
-    if (layer.getClassName() !== 'BatchNormalization') continue;
-    const call = layer.call.bind(layer);
-    layer.call = (inputs, kwargs) =>
-      call(inputs, layer.trainable ? kwargs : { ...kwargs, training: false });
-  }
-}
-
 async function warmStart(model: TfNode.LayersModel, dir: string): Promise<void> {
   const { model: saved } = await loadModelArtifact(dir);
   try {
@@ -396,16 +472,25 @@ async function warmStart(model: TfNode.LayersModel, dir: string): Promise<void> 
   }
 }
 
-function checkModel(model: TfNode.LayersModel, plugin: ModelPlugin, classes: number): void {
+/** The caller disposes the model, also when this throws. */
+function checkModel(
+  model: TfNode.LayersModel,
+  plugin: ModelPlugin,
+  classes: number,
+  featureSize: number | undefined,
+): void {
   const units = model.outputs[0]?.shape.at(-1);
+  const inputShape = model.inputs[0]?.shape;
   const problem =
     model.outputs.length !== 1 || units !== classes
       ? `should end in one softmax of ${classes} units, got output shape ${JSON.stringify(model.outputs.map((o) => o.shape))}`
       : !model.layers.some((l) => l.name === plugin.embeddingLayer)
         ? `has no embedding layer '${plugin.embeddingLayer}'`
-        : null;
+        : featureSize !== undefined &&
+            JSON.stringify(inputShape) !== JSON.stringify([null, featureSize])
+          ? `should take the backbone's [null, ${featureSize}] features, got input shape ${JSON.stringify(inputShape)}`
+          : null;
   if (problem) {
-    model.dispose();
     throw new MenagerieError(
       'PLUGIN_INVALID',
       `model plugin '${plugin.name}' built a model that ${problem}`,

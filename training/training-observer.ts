@@ -55,6 +55,11 @@ export interface BatchInfo {
  * ```
  */
 export interface TrainingObserver {
+  /**
+   * While the data are prepared, before the model is built: the first run over a data set
+   * with a backbone computes its features (`done` of `total` vectors).
+   */
+  onDataProgress?(progress: { stage: 'features'; done: number; total: number }): void;
   /** Before the first batch, once the model is built. */
   onStart?(start: TrainingStart): void | Promise<void>;
   /**

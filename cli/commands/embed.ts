@@ -38,11 +38,7 @@ export function registerEmbed(program: Command): void {
             database: workspace.database,
             blobs: workspace.blobs,
             loadModel: async () =>
-              loadServedModel(
-                await registry.getModelVersion(ref.name, ref.version),
-                workspace.plugins,
-                workspace.artifacts,
-              ),
+              loadServedModel(await registry.getModelVersion(ref.name, ref.version), workspace),
           },
           ref,
           {

@@ -55,7 +55,11 @@ export function registerServe(program: Command): void {
       '--model <name>',
       'registered model whose champion predict serves (default $MENAGERIE_MODEL, else faces)',
     )
-    .option('--max-jobs <n>', 'training/tuning jobs at once (default 1)', parsePositiveInt)
+    .option(
+      '--max-jobs <n>',
+      'training/tuning/evaluation jobs at once (default 1)',
+      parsePositiveInt,
+    )
     .option(
       '--ingest-root <dir>',
       'folder the ingest mutation may read (repeatable; default $MENAGERIE_INGEST_ROOTS, else none)',

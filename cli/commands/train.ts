@@ -117,6 +117,7 @@ export function jobContext(workspace: Workspace): JobContext {
     dataDir: workspace.dataDir,
     plugins: workspace.plugins,
     tracking: workspace.tracking,
+    backbones: workspace.backbones,
   };
 }
 
@@ -161,7 +162,14 @@ function parseInteger(value: string): number {
 /** A bar per epoch with ETA, and a line of metrics when the epoch ends. */
 export function epochProgress(epochs: number, prefix = ''): TrainingObserver {
   let bar: ReturnType<typeof createProgress> | undefined;
+  let features: ReturnType<typeof createProgress> | undefined;
   return {
+    onDataProgress({ done, total }) {
+      if (total === 0) return;
+      features ??= createProgress(`${prefix}backbone features`, process.stderr);
+      features.update(done, total);
+      if (done === total) features.finish();
+    },
     onBatchEnd(epoch, batch, loss, info) {
       bar ??= createProgress(`${prefix}epoch ${epoch + 1}/${epochs}`, process.stderr, {
         elapsedSeconds: info.seconds,

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MenagerieError, isMenagerieError } from '../../core/errors.js';
+import { MenagerieError, isMenagerieError, type ErrorCode } from '../../core/errors.js';
 import { normaliseLabel } from '../label-name.js';
 import type { Split } from '../tables.js';
 import { parseCsv } from './csv.js';
@@ -21,6 +21,18 @@ export type RejectReason =
   | 'unreadable'
   | 'unsupported-format'
   | 'too-large';
+
+const IMAGE_REASONS: Partial<Record<ErrorCode, RejectReason>> = {
+  IMAGE_EMPTY: 'empty',
+  IMAGE_UNREADABLE: 'unreadable',
+  IMAGE_UNSUPPORTED_FORMAT: 'unsupported-format',
+  IMAGE_TOO_LARGE: 'too-large',
+};
+
+/** The reason to report for an image that failed `probeImage`/`decodeToPixels`; else undefined. */
+export function imageRejectReason(error: unknown): RejectReason | undefined {
+  return isMenagerieError(error) ? IMAGE_REASONS[error.code] : undefined;
+}
 
 export interface Rejection {
   path: string;

@@ -3,15 +3,15 @@ import fs from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import type { BlobStore } from '../blob-store.js';
 import type { OpenDatabase } from '../database.js';
-import { isMenagerieError, type ErrorCode } from '../../core/errors.js';
+import { namedBlobUris } from '../blob-references.js';
 import { countImages, insertImages, type LabelSplitCount } from '../image-catalog.js';
 import { IMAGE_FORMATS, probeImage } from '../image-probe.js';
 import type { NewImage, Split } from '../tables.js';
 import {
   discoverSources,
+  imageRejectReason,
   type IngestLayout,
   type IngestSource,
-  type RejectReason,
   type Rejection,
 } from './ingest-sources.js';
 
@@ -70,13 +70,6 @@ const DEFAULT_CONCURRENCY = Math.max(
   1,
   Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4,
 );
-
-const REASONS: Partial<Record<ErrorCode, RejectReason>> = {
-  IMAGE_EMPTY: 'empty',
-  IMAGE_UNREADABLE: 'unreadable',
-  IMAGE_UNSUPPORTED_FORMAT: 'unsupported-format',
-  IMAGE_TOO_LARGE: 'too-large',
-};
 
 type PendingRow = Omit<NewImage, 'label_id'> & { label: string };
 
@@ -155,7 +148,7 @@ export async function ingestImages(
     try {
       info = await probeImage(bytes, { maxPixels: options.maxPixels });
     } catch (error) {
-      const reason = isMenagerieError(error) ? REASONS[error.code] : undefined;
+      const reason = imageRejectReason(error);
       if (!reason) throw error;
       knownInRun.delete(sha256);
       report.rejected.push({
@@ -291,21 +284,8 @@ export async function sweepOrphanBlobs(
   before: number,
 ): Promise<number> {
   if (!deps.blobs.list) return 0;
-  const { db } = deps.database;
-  // Predictions keep their uploads' bytes for feedback: those blobs are named too.
-  // Predictions that kept no bytes have no blob_uri.
-  const rows = await db
-    .selectFrom('images')
-    .select('uri')
-    .union(
-      db
-        .selectFrom('predictions')
-        .select('blob_uri as uri')
-        .where('blob_uri', 'is not', null)
-        .$narrowType<{ uri: string }>(),
-    )
-    .execute();
-  const referenced = new Set(rows.map((r) => r.uri));
+  // Predictions and evaluations keep bytes too: those blobs are named as well.
+  const referenced = await namedBlobUris(deps.database.db);
   let swept = 0;
   for await (const blob of deps.blobs.list()) {
     if (blob.modifiedAt < before && !referenced.has(blob.uri)) {

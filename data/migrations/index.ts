@@ -6,6 +6,7 @@ import * as embeddings from './0004-embeddings.js';
 import * as predictions from './0005-predictions.js';
 import * as vectorSpaces from './0006-vector-spaces.js';
 import * as uploadRetention from './0007-upload-retention.js';
+import * as modelEvaluations from './0008-model-evaluations.js';
 
 // How to write one that runs on SQLite and PostgreSQL alike: README.md in this folder.
 
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0005-predictions': predictions,
   '0006-vector-spaces': vectorSpaces,
   '0007-upload-retention': uploadRetention,
+  '0008-model-evaluations': modelEvaluations,
 };

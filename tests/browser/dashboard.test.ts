@@ -113,7 +113,8 @@ describe.skipIf(!CHROMIUM)(
           servingModel: MODEL,
           // Embeddings are computed below, in this process, before anything asks for them.
           computeEmbeddings: false,
-          jobs: { maxJobs: 1, killGraceMs: 20_000 },
+          // A job child on a loaded 2-core machine can take a while to report its run.
+          jobs: { maxJobs: 1, killGraceMs: 20_000, startTimeoutMs: 180_000 },
         },
         { pluginConfig: FIXTURE_CONFIG },
       );
@@ -435,6 +436,110 @@ describe.skipIf(!CHROMIUM)(
       expect(errors).toEqual([]);
       await page.close();
     });
+
+    it('evaluates versions on the val split from the Registry page; the promote dialog compares them', async () => {
+      const { page, errors } = await openPage(`#/registry?model=${MODEL}`);
+      const dialog = page.getByRole('dialog');
+      // Nothing evaluated yet: the dialog says so rather than showing an empty comparison.
+      await page.getByRole('button', { name: 'Promote version 2 to champion' }).click();
+      await expect
+        .poll(() => page.getByTestId('evaluation-change-missing').textContent())
+        .toContain('Neither v2 nor v1 has been evaluated yet');
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+      // One job at a time: each evaluation is followed to its end before the next starts.
+      // What the page says, alerts first, so a refused or failed job fails with its reason.
+      const said = async () =>
+        [
+          ...(await page.getByRole('alert').allTextContents()).map((a) => `alert: ${a}`),
+          ...(await page.getByRole('status').allTextContents()),
+        ].join(' | ');
+      for (const version of [2, 1]) {
+        await page
+          .getByRole('button', { name: `Evaluate version ${version} on the val split` })
+          .click();
+        await expect
+          .poll(said, { timeout: 150_000 })
+          .toContain(`v${version} was evaluated on the val split.`);
+      }
+      const rows = page.getByTestId('evaluations').locator('tbody tr');
+      await expect.poll(() => rows.count()).toBe(2);
+      for (const [i, version] of [1, 2].entries()) {
+        const cells = (await rows.nth(i).locator('td').allTextContents()).map((c) =>
+          c.replace(/\s+/g, ' ').trim(),
+        );
+        expect(cells[0]).toBe(`v${version}`);
+        expect(cells[1]).toBe('val split · 3 images');
+        expect(cells[3]).toMatch(/^\d+\.\d%$/);
+        expect(cells[4]).toMatch(/^\d\.\d{4}$|^0$|^1$/);
+        expect(cells[5]).toMatch(/^\d\.\d{4}$|^0$|^1$/);
+      }
+
+      // In full: the scores, the confusion matrix and the worst errors' thumbnails.
+      await page
+        .getByRole('button', { name: 'Details of the evaluation of v2 on val split' })
+        .click();
+      const detail = page.getByRole('region', { name: /^v2 on val split/ });
+      const matrix = detail.getByRole('table', { name: /^Confusion matrix/ });
+      await expect.poll(() => matrix.locator('tbody tr').count()).toBe(3);
+      const counts = (await matrix.locator('tbody td').allTextContents()).map(Number);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(3);
+      const worst = detail.getByTestId('worst-errors');
+      const mistakes = 3 - [0, 4, 8].reduce((a, i) => a + counts[i]!, 0);
+      await expect.poll(() => worst.locator('img').count()).toBe(mistakes);
+      // Each thumbnail is a real image the browser decoded.
+      await expect
+        .poll(() =>
+          worst
+            .locator('img')
+            .evaluateAll((all) =>
+              all.every((i) => (i as unknown as { naturalWidth: number }).naturalWidth > 0),
+            ),
+        )
+        .toBe(true);
+      if (mistakes === 0) expect(await worst.textContent()).toContain('No mistakes');
+      await page.screenshot({
+        path: path.join(SCREENSHOTS, 'registry-evaluation.png'),
+        fullPage: true,
+      });
+
+      // On a phone the same detail fits the screen: the page scrolls vertically only.
+      const phone = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2 });
+      const small = await openPage(`#/registry?model=${MODEL}`, { context: phone });
+      await small.page
+        .getByRole('button', { name: 'Details of the evaluation of v1 on val split' })
+        .click();
+      await small.page.getByRole('table', { name: /^Confusion matrix/ }).waitFor();
+      await small.page.waitForLoadState('networkidle');
+      await small.page.screenshot({
+        path: path.join(SCREENSHOTS, 'phone-registry-evaluation.png'),
+        fullPage: true,
+      });
+      expect(
+        await small.page.evaluate<number>('document.documentElement.scrollWidth'),
+      ).toBeLessThanOrEqual(PHONE.width);
+      expect(small.errors).toEqual([]);
+      await phone.close();
+
+      // Both versions evaluated on the same data: the dialog compares them.
+      await page.getByRole('button', { name: 'Promote version 2 to champion' }).click();
+      const change = page.getByTestId('evaluation-change');
+      await expect
+        .poll(() => change.locator('tbody td:first-child').allTextContents())
+        .toEqual([
+          'accuracy',
+          'macro F1',
+          'ECE (calibration error)',
+          'F1 cat',
+          'F1 dog',
+          'F1 wild',
+        ]);
+      expect(await dialog.textContent()).toContain('On the same data: val split, 3 images');
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'registry-promote-evaluations.png') });
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      expect(errors).toEqual([]);
+      await page.close();
+    }, 400_000);
 
     it('promotes a version and the header follows', async () => {
       const { page } = await openPage(`#/registry?model=${MODEL}`);

@@ -71,7 +71,7 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres') && STORE_BACKENDS.includes
       const version = await createModelRegistry({ db: ws.database.db }).getModelVersion('faces', 1);
       expect(version.source.startsWith(`${run.artifactUri}/model`)).toBe(true);
       // The version loads from the workspace's own store.
-      const served = await loadServedModel(version, PLUGINS, ws.artifacts);
+      const served = await loadServedModel(version, ws);
       expect(served.embeddingSize).toBe(24);
       served.dispose();
       const index = vectorIndex(ws.database);

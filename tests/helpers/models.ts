@@ -62,3 +62,71 @@ export async function saveTinyModel(
     model.dispose();
   }
 }
+
+/** The colour model's input: 4×4 pixels, so 4×4 test images are fed as they are. */
+export const COLOUR_SPEC: InputSpec = {
+  size: 4,
+  channels: 3,
+  fit: 'fill',
+  scale: 1 / 255,
+  offset: 0,
+};
+
+/**
+ * A model whose answers are known in closed form, for checking metrics exactly: its
+ * 'embedding' layer is the image's mean red, green and blue (0–1), and its probabilities are
+ * `softmax(sharpness × [r, g, b])` over the labels red, green, blue. `colourProbabilities`
+ * computes the same in float64.
+ */
+export async function saveColourModel(
+  dir: string,
+  options: { sharpness?: number; plugin?: string } = {},
+): Promise<ModelArtifactManifest> {
+  const tf = await loadTensorflow();
+  const sharpness = options.sharpness ?? COLOUR_SHARPNESS;
+  const inputs = COLOUR_SPEC.size * COLOUR_SPEC.size * 3;
+  const model = tf.sequential();
+  model.add(tf.layers.flatten({ inputShape: [COLOUR_SPEC.size, COLOUR_SPEC.size, 3] }));
+  model.add(tf.layers.dense({ units: 3, useBias: false, name: 'embedding' }));
+  model.add(tf.layers.dense({ units: 3, activation: 'softmax', name: 'probs' }));
+  // Flattened HWC: input i is channel i % 3, averaged over the 16 pixels.
+  const mean = new Float32Array(inputs * 3);
+  for (let i = 0; i < inputs; i++)
+    mean[i * 3 + (i % 3)] = 1 / (COLOUR_SPEC.size * COLOUR_SPEC.size);
+  const weights = [
+    tf.tensor2d(mean, [inputs, 3]),
+    tf.tensor2d([sharpness, 0, 0, 0, sharpness, 0, 0, 0, sharpness], [3, 3]),
+    tf.zeros([3]),
+  ];
+  model.setWeights(weights);
+  tf.dispose(weights);
+  try {
+    return await saveModelArtifact(dir, model, {
+      plugin: options.plugin ?? 'menagerie:cnn',
+      pluginVersion: null,
+      labels: [...COLOUR_LABELS],
+      inputSpec: COLOUR_SPEC,
+      hyperparameters: {},
+      embeddingLayer: 'embedding',
+      epoch: 0,
+      metrics: { val_accuracy: 1 },
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+export const COLOUR_LABELS = ['red', 'green', 'blue'] as const;
+export const COLOUR_SHARPNESS = 4;
+
+/** The colour model's probabilities for a solid colour, in float64. */
+export function colourProbabilities(
+  rgb: readonly [number, number, number],
+  sharpness = COLOUR_SHARPNESS,
+): number[] {
+  const logits = rgb.map((v) => (sharpness * v) / 255);
+  const top = Math.max(...logits);
+  const e = logits.map((l) => Math.exp(l - top));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}

@@ -60,7 +60,7 @@ export async function embedInProcess(t: TestServer, name: string, version: numbe
       database: t.workspace.database,
       blobs: t.workspace.blobs,
       loadModel: async () =>
-        loadServedModel(await registry.getModelVersion(name, version), t.workspace.plugins),
+        loadServedModel(await registry.getModelVersion(name, version), t.workspace),
     },
     { name, version },
   );

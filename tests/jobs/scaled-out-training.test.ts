@@ -90,9 +90,7 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres') && STORE_BACKENDS.includes
       });
       expect(version.source).toBe(`${run.artifactUri}/model`);
       await registry.promoteChampion('scaled', version.version);
-      const engine = await createInferenceEngine(
-        followChampion(registry, server.plugins, 'scaled', server.artifacts),
-      );
+      const engine = await createInferenceEngine(followChampion(registry, server, 'scaled'));
       try {
         const image = await server.database.db
           .selectFrom('images')

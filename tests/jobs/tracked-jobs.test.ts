@@ -73,7 +73,7 @@ describe('tracked training and tuning', () => {
 
     // …and serves it: the third-party plugin's model answers through the inference engine.
     await registry.promoteChampion('jobs', 1);
-    const engine = await createInferenceEngine(followChampion(registry, ws.plugins, 'jobs'));
+    const engine = await createInferenceEngine(followChampion(registry, ws, 'jobs'));
     try {
       const image = await ws.database.db
         .selectFrom('images')

@@ -305,6 +305,12 @@ const MUTATION_RULES: Record<
     query: 'mutation { deleteImage(id: "999999") }',
     reaches: 'IMAGE_NOT_FOUND',
   },
+  evaluateModel: {
+    rule: 'write',
+    query:
+      'mutation { evaluateModel(input: { model: "models:/no-such-model@champion", split: VAL }) { id } }',
+    reaches: 'MODEL_NOT_FOUND',
+  },
   ingest: {
     rule: 'admin',
     query: 'mutation { ingest(path: "/no/such/folder") }',
@@ -400,6 +406,11 @@ const SUBSCRIPTION_RULES: Record<
     reaches: (first: SubscriptionResult) => void;
   }
 > = {
+  evaluationProgress: {
+    rule: 'public',
+    query: 'subscription { evaluationProgress(id: "0123456789abcdef0123456789abcdef") { status } }',
+    reaches: (first) => expect(first.errors?.[0]?.message).toMatch(/^no evaluation has id '0123/),
+  },
   imageAdded: {
     rule: 'public',
     query: 'subscription { imageAdded { id } }',

@@ -22,7 +22,7 @@ import { forEachDatabase } from '../helpers/backends.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait-for.js';
 import {
-  PLUGINS,
+  LOADERS,
   registerTinyVersion,
   testImages,
   TINY_LABELS,
@@ -57,7 +57,7 @@ forEachDatabase((backend) => {
   type ChampionSource = Pick<InferenceEngineOptions, 'resolveChampion' | 'loadVersion'>;
 
   /** The champion (the registry's unless given), with each model's passes and disposal recorded. */
-  function instrumented(source: ChampionSource = followChampion(registry, PLUGINS, NAME)) {
+  function instrumented(source: ChampionSource = followChampion(registry, LOADERS, NAME)) {
     const passes: { version: number; size: number }[] = [];
     const disposed: VersionRef[] = [];
     const loaded: VersionRef[] = [];
@@ -278,7 +278,7 @@ forEachDatabase((backend) => {
       })
         .png({ compressionLevel: 0 })
         .toBuffer();
-      const fromRegistry = followChampion(registry, PLUGINS, NAME);
+      const fromRegistry = followChampion(registry, LOADERS, NAME);
       const v2 = await fromRegistry.loadVersion({ name: NAME, version: 2 });
       let champion: VersionRef = { name: NAME, version: 1 };
       const source: ChampionSource = {
@@ -355,7 +355,7 @@ forEachDatabase((backend) => {
 
     it('says MODEL_NOT_SERVING when there is no champion', async () => {
       const engine = await createInferenceEngine(
-        followChampion(registry, PLUGINS, 'no-such-model'),
+        followChampion(registry, LOADERS, 'no-such-model'),
       );
       try {
         expect(engine.status().serving).toBeNull();

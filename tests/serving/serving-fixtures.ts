@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { InputSpec } from '../../data/input-spec.js';
 import { loadTensorflow } from '../../tf/tensorflow.js';
@@ -5,6 +6,7 @@ import { builtinPlugins } from '../../plugins/builtins.js';
 import { createPluginRegistry } from '../../plugin-api/plugin-registry.js';
 import { registerModelArtifact } from '../../registry/register-model.js';
 import type { ModelRegistry, ModelVersion } from '../../registry/model-registry.js';
+import { createBackboneLoader } from '../../training/backbone-loader.js';
 import { saveModelArtifact } from '../../training/model-artifact.js';
 import { makeImage } from '../helpers/fixtures.js';
 
@@ -20,6 +22,15 @@ export const TINY_LABELS = ['cat', 'dog', 'wild'];
 
 /** The built-in plugins, as a workspace without a config file has them. */
 export const PLUGINS = createPluginRegistry(builtinPlugins());
+
+/** What loading a version takes: the plugins, and backbones for transfer models. */
+export const LOADERS = {
+  plugins: PLUGINS,
+  backbones: createBackboneLoader({
+    plugins: PLUGINS,
+    cacheDir: path.join(os.tmpdir(), 'menagerie-test-backbones'),
+  }),
+};
 
 /**
  * Saves an untrained, seeded classifier (flatten → dense 'embedding' → softmax) as a real

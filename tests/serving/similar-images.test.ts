@@ -18,7 +18,7 @@ import { similarImages } from '../../serving/similar-images.js';
 import { startCli } from '../helpers/cli.js';
 import { makeImage, writeFile } from '../helpers/fixtures.js';
 import { tempWorkspace } from '../helpers/workspace.js';
-import { PLUGINS, registerTinyVersion } from './serving-fixtures.js';
+import { LOADERS, registerTinyVersion } from './serving-fixtures.js';
 import { forEachDatabase } from '../helpers/backends.js';
 
 forEachDatabase((backend) => {
@@ -68,7 +68,7 @@ forEachDatabase((backend) => {
     await registerTinyVersion(registry, workspace.dataDir, NAME, 7);
     await registerTinyVersion(registry, workspace.dataDir, NAME, 8);
     await registry.promoteChampion(NAME, 1);
-    engine = await createInferenceEngine(followChampion(registry, PLUGINS, NAME));
+    engine = await createInferenceEngine(followChampion(registry, LOADERS, NAME));
   });
 
   afterAll(async () => {

@@ -46,3 +46,13 @@ export function bytes(n: number): string {
 }
 
 export const shortId = (id: string) => (id.length > 10 ? id.slice(0, 8) : id);
+
+/** A score in [0, 1] (precision, F1, ECE…) with fixed digits, so columns line up. */
+export function score(value: number | null, digits = 4): string {
+  return value === null ? '—' : value.toFixed(digits);
+}
+
+/** A change in a score, signed: `+0.1000`, `-0.0500`, `0.0000`. */
+export function signedScore(delta: number, digits = 4): string {
+  return `${delta > 0 ? '+' : ''}${delta.toFixed(digits)}`;
+}
