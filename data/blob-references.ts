@@ -1,8 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './tables.js';
 
-// The rows that name blobs: images, the uploads predictions keep for feedback, and what
-// evaluations keep (their worst errors' images and confusion-matrix PNGs). A blob is deleted
+// The rows that name blobs: images, the uploads predictions keep for feedback, what
+// evaluations keep (their worst errors' images and confusion-matrix PNGs), and the feature
+// spaces' projections. A blob is deleted
 // only when none of them names it; a table that stores a blob URI is listed here, once, for
 // the sweep and for single deletes alike.
 
@@ -30,6 +31,13 @@ export async function namedBlobUris(db: Kysely<Database>): Promise<Set<string>> 
         .selectFrom('model_evaluations')
         .select('confusion_matrix_uri as uri')
         .where('confusion_matrix_uri', 'is not', null)
+        .$narrowType<{ uri: string }>(),
+    )
+    .union(
+      db
+        .selectFrom('feature_spaces')
+        .select('projection_uri as uri')
+        .where('projection_uri', 'is not', null)
         .$narrowType<{ uri: string }>(),
     )
     .execute();
@@ -66,6 +74,13 @@ export async function isBlobNamed(db: Kysely<Database>, uri: string): Promise<bo
         .selectFrom('model_evaluations')
         .select('confusion_matrix_uri as uri')
         .where('confusion_matrix_uri', '=', uri)
+        .$narrowType<{ uri: string }>(),
+    )
+    .union(
+      db
+        .selectFrom('feature_spaces')
+        .select('projection_uri as uri')
+        .where('projection_uri', '=', uri)
         .$narrowType<{ uri: string }>(),
     )
     .executeTakeFirst();

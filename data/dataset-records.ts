@@ -117,7 +117,7 @@ async function queryRecords(
 }
 
 /** Shuffles in place from `rng` (Fisher–Yates): the same stream, the same order. */
-export function shuffleInPlace(items: number[], rng: Rng): void {
+export function shuffleInPlace<T>(items: T[], rng: Rng): void {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(rng.next() * (i + 1));
     [items[i], items[j]] = [items[j]!, items[i]!];

@@ -133,6 +133,34 @@ export interface EmbeddingJobTable {
 }
 
 /**
+ * The catalogue in a pretrained backbone's feature space (similar images whichever model is
+ * champion): the projection to the space and the job filling it.
+ */
+export interface FeatureSpaceTable {
+  id: Generated<number>;
+  /** The vector index's space name. */
+  space: string;
+  /** The backbone plugin's name. */
+  backbone: string;
+  weights_sha256: string;
+  /** The backbone's feature length. */
+  features: number;
+  /** The space's vector length, after projection. */
+  dimension: number;
+  /** A blob of float32: the mean (`features`) then the components (`dimension × features`). */
+  projection_uri: string | null;
+  status: EmbeddingJobStatus;
+  done: Generated<number>;
+  total: Generated<number>;
+  error: string | null;
+  pid: number | null;
+  hostname: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+}
+
+/**
  * A vector space (a model version's embeddings, a pretrained backbone's features): the
  * table its vectors live in (vec0 on SQLite, pgvector on PostgreSQL) and their length.
  */
@@ -316,6 +344,7 @@ export interface Database {
   model_aliases: ModelAliasTable;
   stage_transitions: StageTransitionTable;
   embedding_jobs: EmbeddingJobTable;
+  feature_spaces: FeatureSpaceTable;
   predictions: PredictionTable;
   vector_spaces: VectorSpaceTable;
   model_evaluations: ModelEvaluationTable;

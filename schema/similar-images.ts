@@ -5,6 +5,17 @@ import { Image } from './image.js';
 export const SimilarMethodEnum = { EMBEDDING: 'embedding', RANDOM: 'random' } as const;
 export type SimilarMethod = (typeof SimilarMethodEnum)[keyof typeof SimilarMethodEnum];
 
+/** Where similar images are looked for: GraphQL names for similar-images.ts's spaces. */
+export const SimilarSpaceEnum = { FEATURES: 'features', MODEL_VERSION: 'model-version' } as const;
+export type SimilarSpaceName = (typeof SimilarSpaceEnum)[keyof typeof SimilarSpaceEnum];
+
+registerEnumType(SimilarSpaceEnum, {
+  name: 'SimilarSpace',
+  description:
+    "FEATURES: the pretrained backbone's feature space (MobileNetV2 ×1.4, ImageNet), the same " +
+    "whichever classifier is champion. MODEL_VERSION: the serving version's own embedding space.",
+});
+
 registerEnumType(SimilarMethodEnum, {
   name: 'SimilarMethod',
   description:
@@ -25,6 +36,13 @@ export class SimilarImage {
 export class SimilarImages {
   @Field(() => SimilarMethodEnum)
   method!: SimilarMethod;
+
+  @Field(() => SimilarSpaceEnum, {
+    nullable: true,
+    description:
+      'The space searched (null for RANDOM): the one asked for, or the other while it is not ready.',
+  })
+  space!: SimilarSpaceName | null;
 
   @Field(() => String, {
     nullable: true,

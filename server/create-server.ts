@@ -133,6 +133,12 @@ export interface ServerConfig {
   championPollMs?: number;
   /** Compute embeddings in a child process for each version registered or served (default on). */
   computeEmbeddings?: boolean;
+  /**
+   * The pretrained backbone whose feature space similar images search by default (default
+   * `menagerie:mobilenet_v2_140`); null: no feature space, similar images use the serving
+   * version's embeddings.
+   */
+  similarBackbone?: string | null;
   /** Below this confidence a prediction is flagged `uncertain` (default 0.5). */
   uncertaintyThreshold?: number;
   /** Training, tuning and evaluation child processes: how many at once (default 1), timeouts. */
@@ -222,8 +228,10 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       plugins: workspace.plugins,
       ...(workspace.artifacts && { artifacts: workspace.artifacts }),
       backbones: workspace.backbones,
+      blobs: workspace.blobs,
       modelName: config.servingModel ?? (process.env.MENAGERIE_MODEL || DEFAULT_SERVING_MODEL),
       ...(config.championPollMs !== undefined && { pollIntervalMs: config.championPollMs }),
+      ...(config.similarBackbone !== undefined && { similarBackbone: config.similarBackbone }),
       ...(config.computeEmbeddings !== undefined && {
         computeEmbeddings: config.computeEmbeddings,
       }),
@@ -252,6 +260,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       blobs: workspace.blobs,
       images,
       engine: serving.engine,
+      features: serving.features,
       ...(config.maxPixels !== undefined && { maxPixels: config.maxPixels }),
       // A read-only server takes no feedback, so it keeps no upload.
       uploads: createUploadKeeper(workspace, {

@@ -1,8 +1,9 @@
+import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { ArtifactStore } from '../data/artifact-store.js';
 import type { OpenDatabase } from '../data/database.js';
-import { isMenagerieError, MenagerieError } from '../core/errors.js';
-import { findImageById, sampleImages } from '../data/image-catalog.js';
+import { isMenagerieError } from '../core/errors.js';
+import type { BlobStore } from '../data/blob-store.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { BackboneLoader } from '../training/backbone-loader.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
@@ -10,7 +11,13 @@ import { failStaleEmbeddingJobs, startEmbeddingJob } from './embedding-job.js';
 import { createInferenceEngine, type InferenceEngine } from './inference-engine.js';
 import { followChampion } from './registry-champion.js';
 import type { VersionRef } from './served-model.js';
-import { MAX_SIMILAR, similarImages, type SimilarResult } from './similar-images.js';
+import {
+  DEFAULT_SIMILARITY_BACKBONE,
+  featureSpaceQueries,
+  startFeatureSpaceJob,
+  type FeatureSpaceQueries,
+} from './feature-space.js';
+import { findSimilar, type SimilarResult, type SimilarSpace } from './similar-images.js';
 
 /** The registered model a server follows when none is configured. */
 export const DEFAULT_SERVING_MODEL = 'faces';
@@ -23,6 +30,8 @@ export interface ModelServingOptions {
   plugins: PluginRegistry;
   /** The workspace's artifact store, for versions saved in a remote one (S3). */
   artifacts?: ArtifactStore;
+  /** Image bytes, for the feature space's projection and catalogue images. */
+  blobs: BlobStore;
   /** Backbones of transfer models, shared with the rest of the process. */
   backbones: BackboneLoader;
   /** Serve `models:/<modelName>@champion`. */
@@ -31,6 +40,11 @@ export interface ModelServingOptions {
   pollIntervalMs?: number;
   /** Start `menagerie embed` for every version registered or served (default true). */
   computeEmbeddings?: boolean;
+  /**
+   * The backbone of the feature space similar images search by default (default
+   * `menagerie:mobilenet_v2_140`); null: none, the serving version's embeddings answer.
+   */
+  similarBackbone?: string | null;
   uncertaintyThreshold?: number;
   /** Told about failed loads and failed embedding starts; serving goes on. */
   onError?(error: unknown): void;
@@ -67,13 +81,18 @@ export interface ModelServing {
   championMoved(name: string): Promise<void>;
   /** Starts `menagerie embed` for a version unless its embeddings are READY or running. */
   ensureEmbeddings(ref: VersionRef): Promise<void>;
+  /** Queries in the pretrained backbone's feature space (similar images); null when off. */
+  readonly features: FeatureSpaceQueries | null;
+  /** Starts `menagerie embed --features` when the feature space lacks catalogue images. */
+  ensureFeatureSpace(): Promise<void>;
   /**
-   * Images like an image already in the catalogue, in the serving version's embedding
-   * space; random images of its label while there is no model or no embeddings.
+   * Images like an image already in the catalogue, in the space asked for (the backbone's
+   * feature space, or the serving version's embedding space), falling back to the other and
+   * then to random images of its label, saying which answered.
    */
   similarToImage(
     imageId: number,
-    options: { k: number; sameLabel: boolean },
+    options: { k: number; sameLabel: boolean; space: SimilarSpace },
   ): Promise<SimilarResult>;
   /** Stops polling, kills embedding children started here (a rerun resumes them). */
   close(): Promise<void>;
@@ -117,6 +136,20 @@ export async function createModelServing(options: ModelServingOptions): Promise<
     }
   }
 
+  const similarBackbone =
+    options.similarBackbone === undefined ? DEFAULT_SIMILARITY_BACKBONE : options.similarBackbone;
+  const features =
+    similarBackbone === null
+      ? null
+      : featureSpaceQueries(
+          {
+            database,
+            blobs: options.blobs,
+            backbones: options.backbones,
+            cacheDir: path.join(options.dataDir, 'cache'),
+          },
+          { backbone: similarBackbone },
+        );
   const champion = followChampion(registry, options, modelName);
   const engine = await createInferenceEngine({
     resolveChampion: champion.resolveChampion,
@@ -133,7 +166,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
     onError: reportError,
   });
 
-  return {
+  const serving: ModelServing = {
     modelName,
     engine,
     async info() {
@@ -164,27 +197,29 @@ export async function createModelServing(options: ModelServingOptions): Promise<
       await engine.refresh().catch(() => undefined);
     },
     ensureEmbeddings,
-    async similarToImage(imageId, { k, sameLabel }) {
-      const ref = engine.status().serving;
-      if (ref) return similarImages(database, { version: ref, imageId, k, sameLabel });
-      if (!Number.isInteger(k) || k < 1 || k > MAX_SIMILAR)
-        throw new MenagerieError(
-          'SIMILAR_QUERY_INVALID',
-          `k should be a whole number from 1 to ${MAX_SIMILAR}, got ${k}`,
+    features,
+    async ensureFeatureSpace() {
+      if (options.computeEmbeddings === false || similarBackbone === null || closed) return;
+      try {
+        const job = await startFeatureSpaceJob(
+          { database, dataDir: options.dataDir },
+          { backbone: similarBackbone },
         );
-      const image = await findImageById(database.db, imageId);
-      if (!image) throw new MenagerieError('IMAGE_NOT_FOUND', `no image has id ${imageId}`);
-      // No model, no embedding space: the reference behaviour, random images of the label.
-      const rows = await sampleImages(database.db, {
-        label: image.label,
-        n: k,
-        excludeIds: [imageId],
-      });
-      return {
-        method: 'random',
-        reason: `no model is serving ${modelName}`,
-        images: rows.map((r) => ({ imageId: r.id, label: r.label, distance: null })),
-      };
+        if (!job) return;
+        const finished = job.finished
+          .then(() => undefined, reportError)
+          .finally(() => children.delete(job.child));
+        children.set(job.child, finished);
+      } catch (error) {
+        if (!isMenagerieError(error, 'EMBEDDING_JOB_RUNNING')) reportError(error);
+      }
+    },
+    similarToImage(imageId, { k, sameLabel, space }) {
+      const ref = engine.status().serving;
+      return findSimilar(
+        { database, features },
+        { space, imageId, k, sameLabel, ...(ref && { version: ref }) },
+      );
     },
     async close() {
       closed = true;
@@ -193,4 +228,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
       await Promise.all(children.values());
     },
   };
+  // The catalogue in the pretrained feature space, for similar images (a child process).
+  void serving.ensureFeatureSpace();
+  return serving;
 }

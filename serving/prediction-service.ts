@@ -11,7 +11,8 @@ import type { PredictionTable } from '../data/tables.js';
 import { createUploadKeeper, type UploadKeeper } from '../data/upload-retention.js';
 import type { ClassProbability, InferenceEngine } from './inference-engine.js';
 import type { VersionRef } from './served-model.js';
-import { similarImages, type SimilarResult } from './similar-images.js';
+import type { FeatureSpaceQueries } from './feature-space.js';
+import { findSimilar, type SimilarResult, type SimilarSpace } from './similar-images.js';
 
 /** A served prediction as recorded in the `predictions` table. */
 export interface RecordedPrediction {
@@ -26,6 +27,8 @@ export interface RecordedPrediction {
   createdAt: number;
   /** The upload's embedding from the same forward pass; only on fresh predictions. */
   embedding?: Float32Array;
+  /** The upload's bytes, for similar images in the feature space; only on fresh predictions. */
+  upload?: Uint8Array;
   feedbackLabel: string | null;
   feedbackAt: number | null;
   feedbackImageId: number | null;
@@ -59,10 +62,13 @@ export interface PredictionService {
   /** As `predict` for several images in shared forward passes; errors name the image. */
   predictBatch(images: readonly Uint8Array[]): Promise<RecordedPrediction[]>;
   get(id: number): Promise<RecordedPrediction | null>;
-  /** Images like a fresh prediction's upload, in the version's space (random until READY). */
+  /**
+   * Images like a fresh prediction's upload, in the space asked for (falling back to the
+   * other, then to random images of the predicted label, saying which answered).
+   */
   similar(
     prediction: RecordedPrediction,
-    options: { k: number; sameLabel: boolean },
+    options: { k: number; sameLabel: boolean; space: SimilarSpace },
   ): Promise<SimilarResult>;
   /**
    * Adds the prediction's upload to the data set with `correctLabel`, split `train`, and
@@ -78,6 +84,8 @@ export function createPredictionService(deps: {
   blobs: BlobStore;
   images: ImageService;
   engine: InferenceEngine;
+  /** Similar images in the pretrained feature space. */
+  features: FeatureSpaceQueries | null;
   maxPixels?: number;
   /** Where uploads are kept for feedback (default: the blob store, default retention). */
   uploads?: UploadKeeper;
@@ -147,6 +155,7 @@ export function createPredictionService(deps: {
       latencyMs: p.latencyMs,
       createdAt,
       ...(p.embedding && { embedding: p.embedding }),
+      upload: uploads[i]!,
       feedbackLabel: null,
       feedbackAt: null,
       feedbackImageId: null,
@@ -169,20 +178,25 @@ export function createPredictionService(deps: {
       return row ? toRecorded(row) : null;
     },
 
-    async similar(prediction, { k, sameLabel }) {
-      if (!prediction.embedding) {
+    async similar(prediction, { k, sameLabel, space }) {
+      if (!prediction.embedding || !prediction.upload) {
         throw new MenagerieError(
           'SIMILAR_QUERY_INVALID',
           `prediction ${prediction.id} is not fresh: similar images come with the predict answer`,
         );
       }
-      return similarImages(deps.database, {
-        version: prediction.modelVersion,
-        embedding: prediction.embedding,
-        label: prediction.label,
-        k,
-        sameLabel,
-      });
+      return findSimilar(
+        { database: deps.database, features: deps.features },
+        {
+          space,
+          version: prediction.modelVersion,
+          embedding: prediction.embedding,
+          bytes: prediction.upload,
+          label: prediction.label,
+          k,
+          sameLabel,
+        },
+      );
     },
 
     async submitFeedback(id, correctLabel) {

@@ -105,8 +105,20 @@ export async function loadFeatureDataset(
   });
   const spec = backbone.plugin.inputSpec;
   const featureSize = backbone.loaded.featureSize;
-  const cache = await openCache(options, featureSize);
-  const computed = await computeMissing(tf, options, records, views, cache);
+  const cache =
+    options.cacheDir === null
+      ? memoryCache(featureSize)
+      : await openBackboneFeatureCache(options.cacheDir, backbone);
+  const computed = await computeFeatures({
+    blobs: options.blobs,
+    backbone,
+    records,
+    views,
+    cache,
+    ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
+    ...(options.signal && { signal: options.signal }),
+    ...(options.onProgress && { onProgress: options.onProgress }),
+  });
   // Every vector of the data set, in record order, view by view.
   const vectors = records.map((r) =>
     Array.from({ length: views }, (_, v) => cache.get(r.sha256, v)!),
@@ -153,15 +165,14 @@ export async function loadFeatureDataset(
   };
 }
 
-async function openCache(
-  options: LoadFeatureDatasetOptions,
-  featureSize: number,
+/** The feature cache of a loaded backbone, under `<cacheDir>/features/`. */
+export function openBackboneFeatureCache(
+  cacheDir: string,
+  backbone: Backbone,
 ): Promise<FeatureCache> {
-  const { backbone } = options;
-  if (options.cacheDir === null) return memoryCache(featureSize);
   return openFeatureCache({
-    cacheDir: options.cacheDir,
-    featureSize,
+    cacheDir,
+    featureSize: backbone.loaded.featureSize,
     identity: {
       backbone: backbone.plugin.name,
       weightsSha256: backbone.loaded.weightsSha256,
@@ -171,18 +182,30 @@ async function openCache(
   });
 }
 
+/** What `computeFeatures` needs: the images, the backbone, and the cache to fill. */
+export interface ComputeFeaturesOptions {
+  blobs: BlobStore;
+  backbone: Backbone;
+  records: readonly Pick<DatasetRecord, 'id' | 'uri' | 'sha256'>[];
+  /** Views 0 to `views - 1` of every image. */
+  views: number;
+  cache: FeatureCache;
+  /** Images decoded at once (default 4). */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: FeatureProgress) => void;
+  /** An image that does not decode: skipped and reported here, instead of failing. */
+  onUnreadable?: (record: Pick<DatasetRecord, 'id' | 'uri'>, error: MenagerieError) => void;
+}
+
 /**
- * Computes the vectors the cache lacks: images are decoded on libuv's threads while the
- * backbone runs on the previous batch, and each batch is appended to the cache as it ends,
- * so a killed run keeps what it computed.
+ * Computes the vectors the cache lacks, returning how many: images are decoded on libuv's
+ * threads while the backbone runs on the previous batch, and each batch is appended to the
+ * cache as it ends, so a killed run keeps what it computed.
  */
-async function computeMissing(
-  tf: Awaited<ReturnType<typeof loadTensorflow>>,
-  options: LoadFeatureDatasetOptions,
-  records: readonly DatasetRecord[],
-  views: number,
-  cache: FeatureCache,
-): Promise<number> {
+export async function computeFeatures(options: ComputeFeaturesOptions): Promise<number> {
+  const { records, views, cache } = options;
+  const tf = await loadTensorflow();
   const missing = records.flatMap((record) =>
     Array.from({ length: views }, (_, view) => ({ record, view })).filter(
       ({ view }) => !cache.has(record.sha256, view),
@@ -194,8 +217,8 @@ async function computeMissing(
   const spec = options.backbone.plugin.inputSpec;
   const limit = limiter(options.concurrency ?? 4);
   // An image with several missing views is decoded once.
-  const decoded = new Map<string, Promise<Uint8Array>>();
-  const pixelsOf = (record: DatasetRecord) => {
+  const decoded = new Map<string, Promise<Uint8Array | null>>();
+  const pixelsOf = (record: ComputeFeaturesOptions['records'][number]) => {
     let pending = decoded.get(record.sha256);
     if (!pending) {
       pending = limit(async () => {
@@ -204,7 +227,12 @@ async function computeMissing(
           return await decodeToPixels(await options.blobs.get(record.uri), spec, name);
         } catch (error) {
           if (!isMenagerieError(error)) throw error;
-          throw new MenagerieError(error.code, `${name}: ${error.message}`, { cause: error });
+          const named = new MenagerieError(error.code, `${name}: ${error.message}`, {
+            cause: error,
+          });
+          if (!options.onUnreadable) throw named;
+          options.onUnreadable(record, named);
+          return null;
         }
       });
       decoded.set(record.sha256, pending);
@@ -226,14 +254,17 @@ async function computeMissing(
       await next.catch(() => {});
       options.signal.throwIfAborted(); // the run ends KILLED, keeping what is cached
     }
+    const usable = ready.filter(
+      (m): m is (typeof ready)[number] & { pixels: Uint8Array } => m.pixels !== null,
+    );
     const features = backboneFeatures(
       tf,
       options.backbone.loaded,
       spec,
-      ready.map((m) => ({ sha256: m.record.sha256, pixels: m.pixels, view: m.view })),
+      usable.map((m) => ({ sha256: m.record.sha256, pixels: m.pixels, view: m.view })),
     );
     await cache.put(
-      ready.map((m, i) => ({ sha256: m.record.sha256, view: m.view, features: features[i]! })),
+      usable.map((m, i) => ({ sha256: m.record.sha256, view: m.view, features: features[i]! })),
     );
     // Pixels of an image whose views are all done are not needed again.
     for (const m of ready) if (m.view === views - 1) decoded.delete(m.record.sha256);

@@ -118,6 +118,11 @@ export function registerServe(program: Command): void {
       'time to receive a whole request (default 120000)',
       parsePositiveInt,
     )
+    .option(
+      '--similar-backbone <name>',
+      'pretrained backbone whose feature space similar images search (default menagerie:mobilenet_v2_140)',
+    )
+    .option('--no-similar-features', 'similar images only in the serving version’s embeddings')
     .action(async (opts, command: Command) => {
       // Options first: a bad one is reported before anything is opened.
       const tokens = (opts.token as string[]).map(parseTokenFlag);
@@ -134,6 +139,11 @@ export function registerServe(program: Command): void {
           maxPixels: opts.maxPixels,
           ...(opts.model !== undefined && { servingModel: opts.model as string }),
           playground: opts.playground !== false,
+          ...(opts.similarFeatures === false
+            ? { similarBackbone: null }
+            : opts.similarBackbone !== undefined && {
+                similarBackbone: opts.similarBackbone as string,
+              }),
           ...(opts.maxJobs !== undefined && { jobs: { maxJobs: opts.maxJobs as number } }),
           ...((opts.ingestRoot as string[]).length > 0 && {
             ingestRoots: opts.ingestRoot as string[],

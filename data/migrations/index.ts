@@ -7,6 +7,7 @@ import * as predictions from './0005-predictions.js';
 import * as vectorSpaces from './0006-vector-spaces.js';
 import * as uploadRetention from './0007-upload-retention.js';
 import * as modelEvaluations from './0008-model-evaluations.js';
+import * as featureSpaces from './0009-feature-spaces.js';
 
 // How to write one that runs on SQLite and PostgreSQL alike: README.md in this folder.
 
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0006-vector-spaces': vectorSpaces,
   '0007-upload-retention': uploadRetention,
   '0008-model-evaluations': modelEvaluations,
+  '0009-feature-spaces': featureSpaces,
 };

@@ -8,7 +8,7 @@ import { parseId } from '../ids.js';
 import { Image, toImage } from '../image.js';
 import { Prediction, toPrediction } from '../prediction.js';
 import { ServingInfo } from '../serving-info.js';
-import { SimilarImages } from '../similar-images.js';
+import { SimilarImages, SimilarSpaceEnum, type SimilarSpaceName } from '../similar-images.js';
 import { readUpload } from '../upload.js';
 import { toSimilarImages } from './similar.js';
 
@@ -85,16 +85,23 @@ export class PredictionResolver {
 
   @FieldResolver(() => SimilarImages, {
     description:
-      "Data-set images like the upload, nearest first, in the answering version's embedding " +
-      'space; random images of the label (method RANDOM) until its embeddings are ready.',
+      'Data-set images like the upload, nearest first, in the pretrained feature space (or the ' +
+      "answering version's embedding space); the other space while the one asked for is not " +
+      'ready, and random images of the label (method RANDOM) while neither is.',
   })
   async similar(
     @Root() prediction: Prediction,
     @Ctx() ctx: GraphQLContext,
     @Arg('k', () => Int, { defaultValue: DEFAULT_SIMILAR }) k: number,
     @Arg('sameLabel', () => Boolean, { defaultValue: true }) sameLabel: boolean,
+    @Arg('space', () => SimilarSpaceEnum, { defaultValue: SimilarSpaceEnum.FEATURES })
+    space: SimilarSpaceName,
   ): Promise<SimilarImages> {
-    const result = await ctx.services.predictions.similar(prediction.recorded, { k, sameLabel });
+    const result = await ctx.services.predictions.similar(prediction.recorded, {
+      k,
+      sameLabel,
+      space,
+    });
     return toSimilarImages(ctx, result);
   }
 }
@@ -103,16 +110,19 @@ export class PredictionResolver {
 export class ImageSimilarResolver {
   @FieldResolver(() => SimilarImages, {
     description:
-      "Other images like this one in the serving version's embedding space, nearest first; " +
-      'random images of its label (method RANDOM) while there are no embeddings.',
+      'Other images like this one, nearest first, in the pretrained feature space (or the ' +
+      "serving version's embedding space); the other space while the one asked for is not " +
+      'ready, and random images of its label (method RANDOM) while neither is.',
   })
   async similar(
     @Root() image: Image,
     @Ctx() ctx: GraphQLContext,
     @Arg('k', () => Int, { defaultValue: DEFAULT_SIMILAR }) k: number,
     @Arg('sameLabel', () => Boolean, { defaultValue: true }) sameLabel: boolean,
+    @Arg('space', () => SimilarSpaceEnum, { defaultValue: SimilarSpaceEnum.FEATURES })
+    space: SimilarSpaceName,
   ): Promise<SimilarImages> {
-    const result = await ctx.services.serving.similarToImage(image.id, { k, sameLabel });
+    const result = await ctx.services.serving.similarToImage(image.id, { k, sameLabel, space });
     return toSimilarImages(ctx, result);
   }
 }

@@ -11,6 +11,7 @@ export async function toSimilarImages(
   const rows = await Promise.all(result.images.map((s) => ctx.services.images.get(s.imageId)));
   return {
     method: result.method,
+    space: result.space,
     reason: result.reason ?? null,
     images: result.images.flatMap((s, i) => {
       const row = rows[i];

@@ -402,7 +402,7 @@ describe.skipIf(!CHROMIUM)(
       // The serving version has embeddings: neighbours by distance, not a random sample.
       const similar = page.getByTestId('similar');
       await expect.poll(() => similar.locator('figure').count()).toBeGreaterThan(0);
-      expect(await page.getByText('by embedding distance').count()).toBe(1);
+      expect(await page.getByText('by model embedding').count()).toBe(1);
       expect(await similar.textContent()).toMatch(/\d\.\d{2}/);
       expect(errors).toEqual([]);
       await page.close();

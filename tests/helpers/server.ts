@@ -58,6 +58,8 @@ export async function startTestServer(
         { role: 'read', token: TOKENS.read },
       ],
       anonymousLimits: { predicts: 0, predictsAtOnce: 0, requestsAtOnce: 0 },
+      // A feature space is a backbone pass over the catalogue: only the tests about it.
+      similarBackbone: null,
       ...config,
       limits: { timeoutMs: 30_000, ...config.limits },
     },

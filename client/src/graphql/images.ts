@@ -82,6 +82,7 @@ export const IMAGE_SIMILAR_QUERY = graphql(
         id
         similar(k: $k, sameLabel: false) {
           method
+          space
           reason
           images {
             distance

@@ -23,6 +23,7 @@ export const PREDICT_MUTATION = graphql(`
       latencyMs
       similar(k: $k) {
         method
+        space
         reason
         images {
           distance
