@@ -285,7 +285,16 @@ function startMenagerie(dataDir: string): Promise<RunningServer> {
   const bin = path.join(REPO_ROOT, 'bin', 'menagerie.js');
   // One load generator stands for many clients: the per-address limits on anonymous
   // predictions (60 a minute, 4 at once by default) would refuse it, so they are off.
-  const args = [bin, '--data-dir', dataDir, 'serve', '--port', '0', '--no-playground'];
+  const args = [
+    bin,
+    '--data-dir',
+    dataDir,
+    'serve',
+    '--port',
+    '0',
+    '--no-playground',
+    '--no-similar-features',
+  ];
   args.push('--predict-rate', '0', '--predict-concurrency', '0');
   return startServer(
     'menagerie',

@@ -70,7 +70,17 @@ export function startServe(dataDir: string, args: readonly string[]): Promise<Se
   const bin = path.join(REPO_ROOT, 'bin', 'menagerie.js');
   const child = spawn(
     process.execPath,
-    [bin, '--data-dir', dataDir, 'serve', '--port', '0', '--no-playground', ...args],
+    [
+      bin,
+      '--data-dir',
+      dataDir,
+      'serve',
+      '--port',
+      '0',
+      '--no-playground',
+      '--no-similar-features',
+      ...args,
+    ],
     { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const stderr: string[] = [];

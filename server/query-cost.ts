@@ -32,6 +32,9 @@ export const ASSUMED_LIST_SIZES: Readonly<Record<string, number>> = {
   'RegisteredModel.transitions': 100,
   'RegisteredModel.latestVersions': 4,
   'ModelVersion.transitions': 100,
+  // A version is evaluated a few times (each evaluation is a deliberate job).
+  'ModelVersion.evaluations': 5,
+  'ModelEvaluation.classMetrics': 20,
   'ImageStats.formats': 3,
   'SimilarImages.images': 1,
   // topK: null lists every class.

@@ -284,13 +284,19 @@ export async function startFeatureSpaceJob(
   await failStaleJobs(db);
   const current = await getFeatureSpace(db, backbone);
   if (current?.status === 'RUNNING' || current?.status === 'PENDING') return null;
+  const images = Number(
+    (
+      await db
+        .selectFrom('images')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+  // An empty catalogue has nothing to fill; the first images added start the job.
+  if (images === 0) return null;
   if (current?.status === 'READY') {
     const vectors = deps.vectors ?? vectorIndex(deps.database);
-    const images = await db
-      .selectFrom('images')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    if ((await vectors.count(current.space)) >= Number(images.n)) return null;
+    if ((await vectors.count(current.space)) >= images) return null;
   }
   const args = [BIN, '--data-dir', deps.dataDir, 'embed', '--features', '--backbone', backbone];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });

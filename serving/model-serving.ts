@@ -86,6 +86,11 @@ export interface ModelServing {
   /** Starts `menagerie embed --features` when the feature space lacks catalogue images. */
   ensureFeatureSpace(): Promise<void>;
   /**
+   * Images joined the catalogue (an upload, feedback, an ingest): once additions settle
+   * (`FEATURE_REFRESH_MS` without another), the feature-space job takes the new ones in.
+   */
+  imagesAdded(): void;
+  /**
    * Images like an image already in the catalogue, in the space asked for (the backbone's
    * feature space, or the serving version's embedding space), falling back to the other and
    * then to random images of its label, saying which answered.
@@ -98,6 +103,9 @@ export interface ModelServing {
   close(): Promise<void>;
 }
 
+/** How long after the last added image the feature space is brought up to date. */
+export const FEATURE_REFRESH_MS = 30_000;
+
 export async function createModelServing(options: ModelServingOptions): Promise<ModelServing> {
   const { database, registry, modelName } = options;
   const computeEmbeddings = options.computeEmbeddings ?? true;
@@ -106,6 +114,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
   const loadedAt = new Map<string, number>();
   const key = (ref: VersionRef) => `${ref.name}/${ref.version}`;
   let closed = false;
+  let refreshTimer: NodeJS.Timeout | undefined;
 
   await failStaleEmbeddingJobs(database.db);
 
@@ -214,6 +223,12 @@ export async function createModelServing(options: ModelServingOptions): Promise<
         if (!isMenagerieError(error, 'EMBEDDING_JOB_RUNNING')) reportError(error);
       }
     },
+    imagesAdded() {
+      if (options.computeEmbeddings === false || similarBackbone === null || closed) return;
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => void serving.ensureFeatureSpace(), FEATURE_REFRESH_MS);
+      refreshTimer.unref();
+    },
     similarToImage(imageId, { k, sameLabel, space }) {
       const ref = engine.status().serving;
       return findSimilar(
@@ -223,6 +238,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
     },
     async close() {
       closed = true;
+      clearTimeout(refreshTimer);
       await engine.close();
       for (const child of children.keys()) child.kill('SIGTERM');
       await Promise.all(children.values());

@@ -64,7 +64,10 @@ export class ImageResolver {
       label,
       ...(split ? { split } : {}),
     });
-    if (!duplicate) ctx.services.events.publish('imageAdded', image);
+    if (!duplicate) {
+      ctx.services.events.publish('imageAdded', image);
+      ctx.services.serving.imagesAdded();
+    }
     return { image: toImage(image), duplicate };
   }
 

@@ -99,8 +99,13 @@ export class JobResolver {
       "Ingests a folder (`<split>/<label>/*` or `<label>/*`) inside one of the server's ingest " +
       'roots (admin); returns a one-line summary.',
   })
-  ingest(@Ctx() ctx: GraphQLContext, @Arg('path', () => String) path: string): Promise<string> {
-    return ctx.services.ingest.run(path);
+  async ingest(
+    @Ctx() ctx: GraphQLContext,
+    @Arg('path', () => String) path: string,
+  ): Promise<string> {
+    const summary = await ctx.services.ingest.run(path);
+    ctx.services.serving.imagesAdded();
+    return summary;
   }
 
   @Subscription(() => RunProgress, {

@@ -79,7 +79,10 @@ export class PredictionResolver {
       parseId(predictionId, 'predictionId'),
       correctLabel,
     );
-    if (added) ctx.services.events.publish('imageAdded', image);
+    if (added) {
+      ctx.services.events.publish('imageAdded', image);
+      ctx.services.serving.imagesAdded();
+    }
     return toImage(image);
   }
 

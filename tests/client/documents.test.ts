@@ -1,7 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildSchema, validate, type DocumentNode } from 'graphql';
+import {
+  buildSchema,
+  getNamedType,
+  isEnumType,
+  isScalarType,
+  typeFromAST,
+  validate,
+  type DocumentNode,
+} from 'graphql';
+import { getComplexity } from 'graphql-query-complexity';
 import { describe, expect, it } from 'vitest';
+import { menagerieCost } from '../../server/query-cost.js';
+import { DEFAULT_QUERY_LIMITS } from '../../server/query-limits.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 
 // Every operation the dashboard sends, checked against the schema the server publishes, so
@@ -33,4 +44,36 @@ describe('dashboard GraphQL documents', () => {
   it.each(documents)('%s is valid against schema/schema.graphql', (_, document) => {
     expect(validate(schema, document).map((e) => e.message)).toEqual([]);
   });
+
+  // The server refuses a query over the cost limit (QUERY_TOO_COMPLEX) before running it:
+  // every query of the dashboard must stay under it, with pages of 50 where it sends a size.
+  const queries = documents.filter(([, d]) =>
+    d.definitions.some((def) => def.kind === 'OperationDefinition' && def.operation === 'query'),
+  );
+  it.each(queries)('%s costs less than the query limit', (_, document) => {
+    const cost = getComplexity({
+      schema,
+      query: document,
+      variables: sampleVariables(document),
+      estimators: [menagerieCost()],
+    });
+    expect(cost).toBeLessThanOrEqual(DEFAULT_QUERY_LIMITS.maxCost);
+  });
 });
+
+/** A value for each variable: 50 for sizes, a placeholder for names and ids, enums' first. */
+function sampleVariables(document: DocumentNode): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const def of document.definitions) {
+    if (def.kind !== 'OperationDefinition') continue;
+    for (const v of def.variableDefinitions ?? []) {
+      const type = getNamedType(typeFromAST(schema, v.type));
+      if (!type || v.defaultValue) continue;
+      if (isEnumType(type)) values[v.variable.name.value] = type.getValues()[0]!.value;
+      else if (type.name === 'Int' || type.name === 'Float') values[v.variable.name.value] = 50;
+      else if (type.name === 'Boolean') values[v.variable.name.value] = false;
+      else if (isScalarType(type)) values[v.variable.name.value] = '1';
+    }
+  }
+  return values;
+}
