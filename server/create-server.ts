@@ -139,6 +139,8 @@ export interface ServerConfig {
    * version's embeddings.
    */
   similarBackbone?: string | null;
+  /** How long after the last added image the feature space takes new images in (30 s). */
+  featureRefreshMs?: number;
   /** Below this confidence a prediction is flagged `uncertain` (default 0.5). */
   uncertaintyThreshold?: number;
   /** Training, tuning and evaluation child processes: how many at once (default 1), timeouts. */
@@ -232,6 +234,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       modelName: config.servingModel ?? (process.env.MENAGERIE_MODEL || DEFAULT_SERVING_MODEL),
       ...(config.championPollMs !== undefined && { pollIntervalMs: config.championPollMs }),
       ...(config.similarBackbone !== undefined && { similarBackbone: config.similarBackbone }),
+      ...(config.featureRefreshMs !== undefined && { featureRefreshMs: config.featureRefreshMs }),
       ...(config.computeEmbeddings !== undefined && {
         computeEmbeddings: config.computeEmbeddings,
       }),

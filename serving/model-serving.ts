@@ -45,6 +45,8 @@ export interface ModelServingOptions {
    * `menagerie:mobilenet_v2_140`); null: none, the serving version's embeddings answer.
    */
   similarBackbone?: string | null;
+  /** How long after the last added image the feature space takes new ones in (30 s). */
+  featureRefreshMs?: number;
   uncertaintyThreshold?: number;
   /** Told about failed loads and failed embedding starts; serving goes on. */
   onError?(error: unknown): void;
@@ -87,7 +89,7 @@ export interface ModelServing {
   ensureFeatureSpace(): Promise<void>;
   /**
    * Images joined the catalogue (an upload, feedback, an ingest): once additions settle
-   * (`FEATURE_REFRESH_MS` without another), the feature-space job takes the new ones in.
+   * (`featureRefreshMs`, 30 s, without another), the feature-space job takes the new ones in.
    */
   imagesAdded(): void;
   /**
@@ -226,7 +228,10 @@ export async function createModelServing(options: ModelServingOptions): Promise<
     imagesAdded() {
       if (options.computeEmbeddings === false || similarBackbone === null || closed) return;
       clearTimeout(refreshTimer);
-      refreshTimer = setTimeout(() => void serving.ensureFeatureSpace(), FEATURE_REFRESH_MS);
+      refreshTimer = setTimeout(
+        () => void serving.ensureFeatureSpace(),
+        options.featureRefreshMs ?? FEATURE_REFRESH_MS,
+      );
       refreshTimer.unref();
     },
     similarToImage(imageId, { k, sameLabel, space }) {

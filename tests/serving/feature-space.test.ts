@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Workspace } from '../../cli/workspace.js';
 import { ingestImages } from '../../data/ingest/ingest.js';
 import {
@@ -13,7 +14,7 @@ import {
 import { findSimilar } from '../../serving/similar-images.js';
 import { vectorIndex } from '../../serving/vector-index.js';
 import { AFHQ_MINI } from '../helpers/fixtures.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { ADD_IMAGE, startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
 
 const BACKBONE = 'menagerie:mobilenet_v2_140';
 
@@ -28,7 +29,7 @@ describe('similar images in a pretrained feature space', () => {
   beforeAll(async () => {
     // A server that answers similar images from the feature space; its catalogue starts
     // empty, so it starts no job: the tests fill the space in process.
-    server = await startTestServer({ similarBackbone: BACKBONE });
+    server = await startTestServer({ similarBackbone: BACKBONE, featureRefreshMs: 200 });
     ws = server.workspace;
     expect(await getFeatureSpace(ws.database.db, BACKBONE)).toBeNull();
     await ingestImages(ws, { source: AFHQ_MINI, reference: true });
@@ -148,4 +149,37 @@ describe('similar images in a pretrained feature space', () => {
     expect(version.data!.image.similar).toMatchObject({ method: 'RANDOM', space: null });
     expect(version.data!.image.similar.reason).toBeTruthy();
   });
+
+  it('takes in an image added later once additions settle, in a child process', async () => {
+    const space = (await getFeatureSpace(ws.database.db, BACKBONE))!;
+    // A new photo: one of the sample's dogs, mirrored (other bytes, another sha256).
+    const dogs = path.join(AFHQ_MINI, 'dog');
+    const bytes = await sharp(path.join(dogs, fs.readdirSync(dogs).sort()[0]!))
+      .flop()
+      .jpeg()
+      .toBuffer();
+    const added = await server.upload<{ addImage: { image: { id: string } } }>(
+      ADD_IMAGE,
+      { file: null, label: 'dog' },
+      [{ path: 'variables.file', file: { bytes } }],
+      { token: TOKENS.write },
+    );
+    expect(added.errors).toBeUndefined();
+    const id = Number(added.data!.addImage.image.id);
+    await vi.waitFor(
+      async () => {
+        const now = await getFeatureSpace(ws.database.db, BACKBONE);
+        expect(now).toMatchObject({ space: space.space, status: 'READY', done: 86, total: 86 });
+      },
+      { timeout: 120_000, interval: 250 },
+    );
+    expect(await vectorIndex(ws.database).count(space.space)).toBe(86);
+    const result = await findSimilar(
+      { database: ws.database, features: featureSpaceQueries(deps) },
+      { imageId: id, k: 1 },
+    );
+    // Its nearest dog is the photo it was mirrored from.
+    expect(result).toMatchObject({ method: 'embedding', space: 'features' });
+    expect(result.images[0]!.distance).toBeLessThan(0.2);
+  }, 150_000);
 });
