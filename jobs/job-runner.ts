@@ -110,6 +110,11 @@ interface Job {
   lastError: string | null;
   stderr: string;
   exited: Promise<void>;
+  /**
+   * The child's own last update of its run or evaluation, held back until the child has
+   * exited: a client told "finished" may start the next job at once, and its slot is free.
+   */
+  final: { run?: RunProgressUpdate; evaluation?: EvaluationProgressUpdate };
 }
 
 export function createJobRunner(options: {
@@ -153,6 +158,7 @@ export function createJobRunner(options: {
     } catch {
       // The database is gone (the server is closing): the next start marks the run FAILED.
     }
+    if (job.final.run && job.final.run.status === run?.status) return publish(job.final.run);
     publish({
       runId: job.id,
       parentRunId: null,
@@ -181,6 +187,8 @@ export function createJobRunner(options: {
     } catch {
       // The database is gone (the server is closing): the next start marks it FAILED.
     }
+    if (job.final.evaluation && job.final.evaluation.status === evaluation?.status)
+      return options.publishEvaluation?.(job.final.evaluation);
     options.publishEvaluation?.({
       evaluationId: id,
       status: evaluation?.status ?? 'FAILED',
@@ -228,6 +236,7 @@ export function createJobRunner(options: {
       lastError: null,
       stderr: '',
       exited: new Promise((resolve) => (exit = resolve)),
+      final: {},
     };
     jobs.add(job);
 
@@ -265,9 +274,12 @@ export function createJobRunner(options: {
         }
         if (job.id === null) return;
         const update = toProgressUpdate(event);
-        if (update) publish(update);
+        if (update?.final && update.runId === job.id) job.final.run = update;
+        else if (update) publish(update);
         const evaluation = toEvaluationUpdate(event);
-        if (evaluation) options.publishEvaluation?.(evaluation);
+        if (evaluation?.final && evaluation.evaluationId === job.id)
+          job.final.evaluation = evaluation;
+        else if (evaluation) options.publishEvaluation?.(evaluation);
       };
       createInterface({ input: child.stdout! }).on('line', (line) => {
         const event = parseJobEvent(line);

@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Locator } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobContext } from '../../cli/commands/train.js';
 import { registerModelArtifact } from '../../registry/register-model.js';
@@ -13,17 +12,15 @@ import { AFHQ_MINI, makeImage, REPO_ROOT } from '../helpers/fixtures.js';
 import { saveTinyModel } from '../helpers/models.js';
 import { ADD_IMAGE, startTestServer, TOKENS, type TestServer } from '../helpers/server.js';
 import { embedInProcess } from '../helpers/serving.js';
+import {
+  CHROMIUM,
+  colouredPixels,
+  DIST,
+  ensureBuilt,
+  MISSING_CHROMIUM as MISSING,
+  REQUIRE_BROWSER,
+} from '../helpers/browser.js';
 
-// MENAGERIE_CHROMIUM, when set, is the only browser tried: a wrong path is not papered over.
-const CHROMIUM = (
-  process.env.MENAGERIE_CHROMIUM
-    ? [process.env.MENAGERIE_CHROMIUM]
-    : ['/usr/bin/chromium', '/usr/bin/chromium-browser']
-).find((p) => fs.existsSync(p));
-/** CI sets this: there a missing browser is a failure, not a skip. */
-const REQUIRE_BROWSER = process.env.MENAGERIE_REQUIRE_BROWSER === '1';
-const CLIENT = path.join(REPO_ROOT, 'client');
-const DIST = path.join(CLIENT, 'dist');
 const SCREENSHOTS = path.join(REPO_ROOT, 'test-results', 'screenshots');
 const FIXTURE_CONFIG = path.join(
   REPO_ROOT,
@@ -35,55 +32,6 @@ const FIXTURE_CONFIG = path.join(
 const MAX_FILE_SIZE = 512 * 1024;
 const MODEL = 'pets';
 const PHONE = { width: 390, height: 844 };
-
-/** The little of a canvas the page-side check reads (the root tsconfig has no DOM lib). */
-interface CanvasLike {
-  width: number;
-  height: number;
-  getContext(kind: '2d'): {
-    getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
-  };
-}
-
-/** Pixels of a chart canvas that are clearly coloured (a drawn series, not grey axes). */
-function colouredPixels(canvas: Locator): Promise<number> {
-  return canvas.evaluate((element) => {
-    const c = element as unknown as CanvasLike;
-    const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let coloured = 0;
-    for (let i = 0; i < pixels.length; i += 4) {
-      if (pixels[i + 3]! > 0 && Math.abs(pixels[i]! - pixels[i + 2]!) > 60) coloured++;
-    }
-    return coloured;
-  });
-}
-
-/** Rebuilds the dashboard when a source file is newer than the build. */
-function ensureBuilt(): void {
-  const built = path.join(DIST, 'index.html');
-  const builtAt = fs.existsSync(built) ? fs.statSync(built).mtimeMs : 0;
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...fs.readdirSync(dir, { withFileTypes: true }).map((entry) => {
-        const full = path.join(dir, entry.name);
-        if (entry.isDirectory()) return entry.name === 'dist' ? 0 : newest(full);
-        return fs.statSync(full).mtimeMs;
-      }),
-    );
-  if (builtAt > newest(CLIENT)) return;
-  const vite = path.join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
-  const result = spawnSync(
-    process.execPath,
-    [vite, 'build', '--config', path.join(CLIENT, 'vite.config.ts')],
-    { cwd: REPO_ROOT, encoding: 'utf8' },
-  );
-  if (result.status !== 0)
-    throw new Error(`vite build failed:\n${result.stdout}\n${result.stderr}`);
-}
-
-const MISSING =
-  'no chromium binary: apt-get install -y chromium, or set MENAGERIE_CHROMIUM to its path';
 
 if (!CHROMIUM && REQUIRE_BROWSER) {
   describe('dashboard in Chromium against a real server', () => {

@@ -43,5 +43,6 @@ describe('menagerie models (CLI)', () => {
       expect(r.code, r.stdout).toBe(1);
       expect(r.stderr).toMatch(message);
     }
-  }, 120_000);
+    // About twenty CLI processes, each starting TypeScript and TensorFlow: minutes on a loaded machine.
+  }, 300_000);
 });
