@@ -97,13 +97,7 @@ export async function failStaleEmbeddingJobs(
     .execute();
   const failed: number[] = [];
   for (const job of active) {
-    let reason: string | undefined;
-    if (job.pid !== null && job.hostname === host) {
-      if (job.pid !== process.pid && !alive(job.pid))
-        reason = `process ${job.pid} exited before the job finished`;
-    } else if (now - job.updated_at > STALE_AFTER_MS) {
-      reason = `no progress since ${new Date(job.updated_at).toISOString()}`;
-    }
+    const reason = staleJobReason(job, { now, host, alive });
     if (!reason) continue;
     const result = await db
       .updateTable('embedding_jobs')
@@ -114,6 +108,24 @@ export async function failStaleEmbeddingJobs(
     if (result.numUpdatedRows > 0n) failed.push(job.model_version_id);
   }
   return failed;
+}
+
+/**
+ * Why a background job's row (embeddings, a feature space) is stale, or null: its process
+ * is gone (on this host), or it is silent for 10 minutes (elsewhere, or not yet given a pid).
+ */
+export function staleJobReason(
+  job: { pid: number | null; hostname: string | null; updated_at: number },
+  at: { now: number; host?: string; alive?: (pid: number) => boolean },
+): string | null {
+  const alive = at.alive ?? isProcessAlive;
+  if (job.pid !== null && job.hostname === (at.host ?? os.hostname()))
+    return job.pid !== process.pid && !alive(job.pid)
+      ? `process ${job.pid} exited before the job finished`
+      : null;
+  return at.now - job.updated_at > STALE_AFTER_MS
+    ? `no progress since ${new Date(job.updated_at).toISOString()}`
+    : null;
 }
 
 /** Claims the job row for `pid`; refuses if another live process holds it. */

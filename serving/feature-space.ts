@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Kysely, Selectable } from 'kysely';
 import { isMenagerieError, MenagerieError } from '../core/errors.js';
-import { isProcessAlive } from '../core/process-alive.js';
 import { createRng } from '../core/random.js';
 import type { BlobStore } from '../data/blob-store.js';
 import { shuffleInPlace } from '../data/dataset-records.js';
@@ -14,6 +13,7 @@ import { loadTensorflow } from '../tf/tensorflow.js';
 import type { Backbone, BackboneLoader } from '../training/backbone-loader.js';
 import { backboneFeatures } from '../training/backbone-features.js';
 import { computeFeatures, openBackboneFeatureCache } from '../training/feature-dataset.js';
+import { staleJobReason } from './embedding-job.js';
 import { fitProjection, project, type Projection } from './pca.js';
 import { vectorIndex, type VectorIndex } from './vector-index.js';
 
@@ -27,8 +27,6 @@ export const FEATURE_SPACE_DIMENSIONS = 128;
 /** The projection is fitted on at most this many images (a seeded sample). */
 const PROJECTION_SAMPLE = 10_000;
 const BIN = path.resolve(import.meta.dirname, '../bin/menagerie.js');
-/** A job on another host, or not yet given a pid, is stale after this long without progress. */
-const STALE_AFTER_MS = 10 * 60_000;
 
 /** A feature space as its row says. */
 export interface FeatureSpace {
@@ -86,14 +84,7 @@ async function failStaleJobs(db: Kysely<Database>): Promise<void> {
     .selectAll()
     .where('status', 'in', ['PENDING', 'RUNNING'])
     .execute()) {
-    const reason =
-      job.pid !== null && job.hostname === os.hostname()
-        ? job.pid !== process.pid && !isProcessAlive(job.pid)
-          ? `process ${job.pid} exited before the job finished`
-          : null
-        : now - job.updated_at > STALE_AFTER_MS
-          ? `no progress since ${new Date(job.updated_at).toISOString()}`
-          : null;
+    const reason = staleJobReason(job, { now });
     if (reason)
       await db
         .updateTable('feature_spaces')
