@@ -381,7 +381,8 @@ export async function runDistributedTrial(
   trialId: string,
   hooks: {
     signal?: AbortSignal;
-    observer?: TrainingObserver;
+    /** The listener for the trial's training, given its epochs (progress bars). */
+    observer?: (epochs: number) => TrainingObserver;
     onTrialStart?: (trial: SearchTrial, childRunId: string) => void;
   } = {},
 ): Promise<{ trial: TuningTrial; progress: SearchProgress } | null> {
@@ -389,6 +390,7 @@ export async function runDistributedTrial(
   const claimed = await claimTrial(context.db, runId, trialId);
   if (!claimed) return null;
   const { config, trial } = claimed;
+  const observer = hooks.observer?.(trial.epochs ?? config.epochs);
   for (const earlier of claimed.earlierRuns) {
     const run = await tracking.getRun(earlier).catch(() => null);
     if (run?.status === 'RUNNING') {
@@ -430,7 +432,7 @@ export async function runDistributedTrial(
           ...(config.batchSize !== undefined && { batchSize: config.batchSize }),
           ...(config.limitPerLabel !== undefined && { limitPerLabel: config.limitPerLabel }),
           ...(hooks.signal && { signal: hooks.signal }),
-          ...(hooks.observer && { observer: hooks.observer }),
+          ...(observer && { observer }),
           onRun: (id) => {
             void recordTrialRun(context.db, runId, trialId, id);
             hooks.onTrialStart?.(trial, id);
