@@ -52,10 +52,12 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres') && STORE_BACKENDS.includes
     const clients: Client[] = [];
     let env: Record<string, string>;
     let configFile: string;
+    let database: string;
+    let store: string;
 
     beforeAll(async () => {
-      const database = (await databaseBackend('postgres').location({ fresh: true }))!;
-      const store = (await storeBackend('s3').url())!;
+      database = (await databaseBackend('postgres').location({ fresh: true }))!;
+      store = (await storeBackend('s3').url())!;
       const queueUrl = (await serviceEnv('redis')).MENAGERIE_QUEUE_URL!;
       configFile = path.join(dir, 'menagerie.config.json');
       fs.writeFileSync(
@@ -101,7 +103,7 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres') && STORE_BACKENDS.includes
         });
         replicas.push(replica(server, workspace));
       }
-      for (const name of ['w1', 'w2']) workers.push(await startWorker(name, database, store));
+      for (const name of ['w1', 'w2']) workers.push(await startWorker(name));
     }, SERVICE_START_TIMEOUT);
 
     afterAll(async () => {
@@ -113,7 +115,7 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres') && STORE_BACKENDS.includes
       remove();
     });
 
-    async function startWorker(name: string, database: string, store: string) {
+    async function startWorker(name: string) {
       const child = spawn(
         process.execPath,
         [
@@ -236,9 +238,11 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres') && STORE_BACKENDS.includes
       const lostTrial = trialJob(doomed)!;
       doomed.child.kill('SIGKILL');
       await doomed.exited;
+      // As a supervisor would, start a replacement; the lost trial goes to whichever is free.
+      const replacement = startWorker('w3').then((w) => workers.push(w));
       fs.writeFileSync(gate, '');
 
-      await Promise.all([onA.ended, onB.ended]);
+      await Promise.all([onA.ended, onB.ended, replacement]);
       expect(onB.updates.at(-1)).toMatchObject({ runId, status: 'FINISHED' });
 
       // Every trial exactly once to completion; the lost attempt ended, not finished.
