@@ -103,7 +103,7 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres') && STORE_BACKENDS.includes
         });
         replicas.push(replica(server, workspace));
       }
-      for (const name of ['w1', 'w2']) workers.push(await startWorker(name));
+      workers.push(...(await Promise.all(['w1', 'w2'].map(startWorker))));
     }, SERVICE_START_TIMEOUT);
 
     afterAll(async () => {
