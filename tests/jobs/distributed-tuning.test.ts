@@ -170,6 +170,29 @@ describe.each(DATABASE_BACKENDS)('distributed tuning on %s', (backendName) => {
     );
   });
 
+  it('runs Bayesian optimisation with trials in flight, never proposing a running configuration', async () => {
+    const { runId, queued } = await startDistributedTuning(context, {
+      plugin: 'tiny-mlp',
+      tuner: 'bayesian',
+      tunerOptions: { numInitialPoints: 2 },
+      maxTrials: 7,
+      epochs: 1,
+      parallelism: 3,
+    });
+    const pending = [...queued];
+    while (pending.length > 0) {
+      const id = pending.shift()!;
+      const claimed = await claimTrial(context.db, runId, id);
+      const next = await report(runId, id, claimed!.trial.values);
+      for (const q of next.queued) if (!pending.includes(q)) pending.push(q);
+    }
+    const end = await searchProgress(context.db, runId);
+    expect(end.status).toBe('FINISHED');
+    expect(end.trials).toHaveLength(7);
+    const configs = new Set(end.trials.map((t) => JSON.stringify(t.values)));
+    expect(configs.size).toBe(7);
+  });
+
   it('stops proposing when cancelled and ends once the trials in flight do', async () => {
     const { runId, queued } = await startDistributedTuning(context, {
       plugin: 'tiny-mlp',
