@@ -32,7 +32,7 @@ export interface QueueConfig {
 
 /** What a queued job is: the CLI command's kind and its arguments. */
 export interface QueuedJob {
-  kind: JobKind | 'trial';
+  kind: JobKind | 'trial' | 'ingest';
   /** The command's arguments, without `--progress-json`. */
   args: string[];
   /** For trials: the tuning run and the trial. */
@@ -178,7 +178,11 @@ export function createQueueJobRunner(options: {
     /** Trials of one tuning search in flight at once (default 2). */
     tuningParallelism?: number;
   };
-}): JobRunner & { ping(): Promise<void> } {
+}): JobRunner & {
+  ping(): Promise<void>;
+  /** Ingests a folder the workers can read (already confined by the caller); its summary. */
+  ingest(folder: string): Promise<string>;
+} {
   const { context, publish } = options;
   const { tracking } = context;
   const maxJobs = options.config?.maxJobs ?? 1;
@@ -334,6 +338,28 @@ export function createQueueJobRunner(options: {
 
     async ping() {
       await control.ping();
+    },
+
+    async ingest(folder) {
+      await listening;
+      const job = await queue.add(
+        'ingest',
+        { kind: 'ingest', args: [folder, '--json'] },
+        {
+          jobId: `ingest.${randomUUID()}`,
+          removeOnComplete: { age: 3600 },
+          removeOnFail: { age: 86_400 },
+        },
+      );
+      try {
+        return (await job.waitUntilFinished(events)) as string;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        const coded = /^([A-Z][A-Z0-9_]+): (.*)$/s.exec(message);
+        throw coded && isErrorCode(coded[1]!)
+          ? new MenagerieError(coded[1]!, coded[2]!)
+          : new MenagerieError('JOB_START_FAILED', `the ingest failed on its worker: ${message}`);
+      }
     },
 
     async shutdown() {

@@ -383,8 +383,9 @@ export const jobArgs = {
 };
 
 /** The CLI command of each kind. */
-export const COMMANDS: Record<JobKind | 'trial', string> = {
+export const COMMANDS: Record<JobKind | 'trial' | 'ingest', string> = {
   trial: 'tune-trial',
+  ingest: 'ingest',
   training: 'train',
   tuning: 'tune',
   evaluation: 'evaluate',

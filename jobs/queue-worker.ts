@@ -3,7 +3,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import type { ModelEvaluations } from '../registry/model-evaluations.js';
+import type { IngestReport } from '../data/ingest/ingest.js';
 import { finishTrial, searchProgress } from './distributed-tuning.js';
+import { summarise } from './ingest-service.js';
 import { toEvaluationUpdate } from './evaluation-progress.js';
 import {
   CANCEL_CHANNEL,
@@ -95,8 +97,9 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     r.child.once('close', () => clearTimeout(timer));
   }
 
-  async function process(job: Job<QueuedJob>): Promise<void> {
+  async function process(job: Job<QueuedJob>): Promise<string | void> {
     const { kind, args } = job.data;
+    if (kind === 'ingest') return ingest(job);
     let progress = Promise.resolve();
     const report = (p: QueueProgress) => {
       // In order, and never failing the job: progress is best effort.
@@ -220,7 +223,43 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     await progress;
   }
 
-  const worker = new Worker<QueuedJob>(JOBS_QUEUE, process, {
+  /** `menagerie ingest <folder> --json` in a child; the job's value is its one-line summary. */
+  async function ingest(job: Job<QueuedJob>): Promise<string> {
+    const child = spawn(
+      globalThis.process.execPath,
+      [
+        options.cli ?? DEFAULT_CLI,
+        '--data-dir',
+        options.dataDir,
+        ...(options.configFile ? ['--config', options.configFile] : []),
+        COMMANDS.ingest,
+        ...job.data.args,
+      ],
+      {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...globalThis.process.env, ...options.env, MENAGERIE_EXIT_WITH_PARENT: '1' },
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    log(`job ${job.id} (ingest) exited ${code}`);
+    if (code !== 0) {
+      // `error CODE: message`, as the CLI prints it: the code travels back to the caller.
+      const printed = /error ([A-Z][A-Z0-9_]+): (.*)/.exec(stderr);
+      throw new Error(
+        printed ? `${printed[1]}: ${printed[2]}` : `ingest exited ${code}${tail(stderr)}`,
+      );
+    }
+    return summarise(job.data.args[0]!, JSON.parse(stdout) as IngestReport);
+  }
+
+  const worker = new Worker<QueuedJob, string | void>(JOBS_QUEUE, process, {
     connection: redisOptions(options.queue.url, { blocking: true }),
     prefix,
     concurrency: options.concurrency ?? 1,

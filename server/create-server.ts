@@ -345,6 +345,16 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     ...options.services,
   };
   services.predictions = metrics.countPredictions(services.predictions);
+  if (queue && !options.services?.ingest) {
+    // Confined here, read by whichever worker takes the job: the roots are a shared mount.
+    const confined = services.ingest;
+    const queued = services.jobs as ReturnType<typeof createQueueJobRunner>;
+    services.ingest = {
+      roots: confined.roots,
+      resolveFolder: (source) => confined.resolveFolder(source),
+      run: async (source) => queued.ingest(await confined.resolveFolder(source)),
+    };
+  }
   if (redisEvents) followPromotionsElsewhere(services, redisEvents);
   const thumbnails = createThumbnailCache({
     folder: path.join(workspace.dataDir, 'thumbs'),

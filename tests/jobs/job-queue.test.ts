@@ -100,6 +100,15 @@ describe('jobs through the BullMQ queue', () => {
     }
   }, 120_000);
 
+  it('ingests a folder on the worker and answers with its summary, or its error code', async () => {
+    const jobs = replicas[0]!.jobs as ReturnType<typeof createQueueJobRunner>;
+    await writeDemoDataset({ dir: path.join(dir, 'more'), perClass: 2, size: 32, seed: 'more' });
+    expect(await jobs.ingest(path.join(dir, 'more'))).toMatch(/^added 6 of 6 files from /);
+    await expect(jobs.ingest(path.join(dir, 'nowhere'))).rejects.toMatchObject({
+      code: 'INGEST_SOURCE_NOT_FOUND',
+    });
+  }, 60_000);
+
   it('says which variable is wrong', () => {
     expect(queueConfigFromEnv({})).toBeNull();
     expect(() =>
