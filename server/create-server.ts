@@ -33,6 +33,7 @@ import {
 } from '../schema/context.js';
 import { randomUUID } from 'node:crypto';
 import { createEventHub, type EventHub } from '../core/event-hub.js';
+import { createPostgresEventHub } from '../core/postgres-event-hub.js';
 import { createRedisEventHub } from '../core/redis-event-hub.js';
 import { createAuthenticator, parseTokens, type ApiToken } from './auth.js';
 import { requirePreflight } from './csrf.js';
@@ -161,6 +162,12 @@ export interface ServerConfig {
    * counts the whole cluster's jobs.
    */
   queueUrl?: string | null;
+  /**
+   * Without a queue, how events reach other replicas: `local` (in process, the default) or
+   * `postgres` (LISTEN/NOTIFY on the workspace's PostgreSQL; default $MENAGERIE_EVENTS).
+   * With a queue they always go through Redis.
+   */
+  events?: 'local' | 'postgres';
   /** Lock, stall check and key prefix of the queue (default from the environment), trials in flight. */
   queue?: Partial<Omit<QueueConfig, 'url'>> & { tuningParallelism?: number };
 }
@@ -280,7 +287,10 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       })
     : null;
   await redisEvents?.ready();
-  const events = redisEvents ?? createEventHub<MenagerieEvents>();
+  const pgEvents = !queue ? postgresEvents(workspace.database, config, log) : null;
+  await pgEvents?.ready();
+  const sharedEvents = redisEvents ?? pgEvents;
+  const events = sharedEvents ?? createEventHub<MenagerieEvents>();
   const jobContext = {
     db: workspace.database.db,
     blobs: workspace.blobs,
@@ -355,7 +365,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       run: async (source) => queued.ingest(await confined.resolveFolder(source)),
     };
   }
-  if (redisEvents) followPromotionsElsewhere(services, redisEvents);
+  if (sharedEvents) followPromotionsElsewhere(services, sharedEvents);
   const thumbnails = createThumbnailCache({
     folder: path.join(workspace.dataDir, 'thumbs'),
     read: (image) => services.images.bytes(image),
@@ -529,13 +539,34 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     close: () =>
       (closing ??= Promise.all([apollo.stop(), services.jobs.shutdown()])
         .then(() => {})
-        .finally(() => Promise.all([services.serving.close(), redisEvents?.close()]))
+        .finally(() => Promise.all([services.serving.close(), sharedEvents?.close()]))
         .then(() => {})),
   };
 }
 
+/** The LISTEN/NOTIFY hub when asked for, on the workspace's PostgreSQL, one channel per schema. */
+function postgresEvents(database: OpenDatabase, config: ServerConfig, log: Logger) {
+  const wanted = config.events ?? (process.env.MENAGERIE_EVENTS || 'local');
+  if (wanted !== 'local' && wanted !== 'postgres')
+    throw new MenagerieError(
+      'CONFIG_INVALID',
+      `events should be local or postgres, got '${wanted}'`,
+    );
+  if (wanted === 'local') return null;
+  if (database.backend !== 'postgres')
+    throw new MenagerieError(
+      'CONFIG_INVALID',
+      'events over PostgreSQL need a postgres:// database (MENAGERIE_DATABASE_URL)',
+    );
+  return createPostgresEventHub<MenagerieEvents>({
+    connectionString: database.pool.options.connectionString!,
+    channel: `menagerie_${database.schema}`.slice(0, 63),
+    onError: (error) => log({ level: 'error', msg: 'events', error: error.message }),
+  });
+}
+
 /**
- * Replicas behind a Redis hub: a promotion here is announced to the others, and one
+ * Replicas behind a Redis (or PostgreSQL) hub: a promotion here is announced to the others, and one
  * announced elsewhere swaps the champion in here at once, not at the next poll.
  */
 function followPromotionsElsewhere(
