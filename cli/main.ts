@@ -12,9 +12,19 @@ import { registerMigrateStore } from './commands/migrate-store.js';
 import { registerModels } from './commands/models.js';
 import { registerPlugins } from './commands/plugins.js';
 import { registerTrain } from './commands/train.js';
-import { registerTune } from './commands/tune.js';
+import { registerTune, registerTuneTrial } from './commands/tune.js';
 import { registerRuns } from './commands/runs.js';
 import { registerServe } from './commands/serve.js';
+import { registerWorker } from './commands/worker.js';
+
+// A job child of `menagerie worker`: when the worker dies (SIGKILL, a lost machine) the
+// child goes too, so a job another worker takes over never runs to completion twice.
+if (process.env.MENAGERIE_EXIT_WITH_PARENT === '1') {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(137);
+  }, 200).unref();
+}
 
 const program = new Command('menagerie')
   .description('Image classifiers from raw files to a served, versioned model')
@@ -56,9 +66,11 @@ registerModels(program);
 registerPlugins(program);
 registerTrain(program);
 registerTune(program);
+registerTuneTrial(program);
 registerExperiments(program);
 registerRuns(program);
 registerServe(program);
+registerWorker(program);
 
 try {
   await program.parseAsync(process.argv);

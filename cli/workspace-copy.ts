@@ -34,6 +34,7 @@ const COPY_ORDER: readonly (readonly [keyof Database, readonly string[]])[] = [
   ['predictions', ['id']],
   ['model_evaluations', ['created_at', 'id']],
   ['model_evaluation_errors', ['evaluation_id', 'rank']],
+  ['tuning_searches', ['id']],
   ['feature_spaces', ['id']],
 ];
 /** Tables that are not copied as rows: kysely's own, and the vector index's (copied by space). */

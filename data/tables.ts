@@ -161,6 +161,25 @@ export interface FeatureSpaceTable {
 }
 
 /**
+ * A distributed tuning search (`tune --distributed N`): the oracle's state and its trials,
+ * updated in a transaction under this row's lock by whichever worker reports a trial.
+ */
+export interface TuningSearchTable {
+  id: Generated<number>;
+  /** The tuning (parent) run. */
+  run_id: string;
+  /** JSON: what every trial needs (plugin, tuner, objective, epochs, seed…). */
+  config: string;
+  /** JSON: the oracle's state and the trials with their status. */
+  state: string;
+  /** Trials in flight at most. */
+  parallelism: number;
+  status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+  created_at: number;
+  updated_at: number;
+}
+
+/**
  * A vector space (a model version's embeddings, a pretrained backbone's features): the
  * table its vectors live in (vec0 on SQLite, pgvector on PostgreSQL) and their length.
  */
@@ -349,6 +368,7 @@ export interface Database {
   vector_spaces: VectorSpaceTable;
   model_evaluations: ModelEvaluationTable;
   model_evaluation_errors: ModelEvaluationErrorTable;
+  tuning_searches: TuningSearchTable;
 }
 
 export type LabelRow = Selectable<LabelTable>;

@@ -113,7 +113,8 @@ export function createIngestService(options: {
   };
 }
 
-function summarise(folder: string, report: IngestReport): string {
+/** The one line an ingest answers with, from its report. */
+export function summarise(folder: string, report: IngestReport): string {
   const parts = [
     `added ${report.added} of ${report.total} files from ${folder} (${report.layout} layout)`,
     `${report.unchanged} unchanged`,

@@ -318,48 +318,14 @@ export function createJobRunner(options: {
   }
 
   return {
-    startTraining(job) {
-      const args = [
-        `--plugin=${job.plugin}`,
-        `--epochs=${job.epochs}`,
-        `--experiment=${job.experiment}`,
-        ...(job.runName !== undefined ? [`--run-name=${job.runName}`] : []),
-        ...(job.seed !== undefined ? [`--seed=${job.seed}`] : []),
-        ...(job.batchSize !== undefined ? [`--batch-size=${job.batchSize}`] : []),
-        ...(job.patience !== undefined ? [`--patience=${job.patience}`] : []),
-        ...Object.entries(job.hyperparameters ?? {}).map(([k, v]) => `--hp=${k}=${v}`),
-        ...(job.extraArgs ?? []),
-      ];
-      return start('training', args);
-    },
-
-    startTuning(job) {
-      const args = [
-        `--plugin=${job.plugin}`,
-        `--tuner=${job.tuner}`,
-        `--experiment=${job.experiment}`,
-        `--max-trials=${job.maxTrials}`,
-        `--epochs=${job.epochs}`,
-        `--objective=${job.objective}`,
-        `--direction=${job.direction}`,
-        ...(job.runName !== undefined ? [`--run-name=${job.runName}`] : []),
-        ...(job.seed !== undefined ? [`--seed=${job.seed}`] : []),
-        ...(job.extraArgs ?? []),
-      ];
-      return start('tuning', args);
-    },
+    startTraining: (job) => start('training', jobArgs.training(job)),
+    startTuning: (job) => start('tuning', jobArgs.tuning(job)),
 
     startEvaluation(job) {
       if (!options.evaluations) {
         throw new Error('createJobRunner needs `evaluations` to run evaluation jobs');
       }
-      const args = [
-        `--model=${job.model}`,
-        ...('split' in job.data ? [`--split=${job.data.split}`] : [job.data.folder]),
-        ...(job.user !== undefined ? [`--user=${job.user}`] : []),
-        ...(job.extraArgs ?? []),
-      ];
-      return start('evaluation', args);
+      return start('evaluation', jobArgs.evaluation(job));
     },
 
     async cancel(runId) {
@@ -395,7 +361,43 @@ export function createJobRunner(options: {
   };
 }
 
-const COMMANDS: Record<JobKind, string> = {
+/** Each kind's CLI arguments (before `--progress-json`), for child processes and queued jobs. */
+export const jobArgs = {
+  training: (job: TrainingJob): string[] => [
+    `--plugin=${job.plugin}`,
+    `--epochs=${job.epochs}`,
+    `--experiment=${job.experiment}`,
+    ...(job.runName !== undefined ? [`--run-name=${job.runName}`] : []),
+    ...(job.seed !== undefined ? [`--seed=${job.seed}`] : []),
+    ...(job.batchSize !== undefined ? [`--batch-size=${job.batchSize}`] : []),
+    ...(job.patience !== undefined ? [`--patience=${job.patience}`] : []),
+    ...Object.entries(job.hyperparameters ?? {}).map(([k, v]) => `--hp=${k}=${v}`),
+    ...(job.extraArgs ?? []),
+  ],
+  tuning: (job: TuningJob): string[] => [
+    `--plugin=${job.plugin}`,
+    `--tuner=${job.tuner}`,
+    `--experiment=${job.experiment}`,
+    `--max-trials=${job.maxTrials}`,
+    `--epochs=${job.epochs}`,
+    `--objective=${job.objective}`,
+    `--direction=${job.direction}`,
+    ...(job.runName !== undefined ? [`--run-name=${job.runName}`] : []),
+    ...(job.seed !== undefined ? [`--seed=${job.seed}`] : []),
+    ...(job.extraArgs ?? []),
+  ],
+  evaluation: (job: EvaluationJob): string[] => [
+    `--model=${job.model}`,
+    ...('split' in job.data ? [`--split=${job.data.split}`] : [job.data.folder]),
+    ...(job.user !== undefined ? [`--user=${job.user}`] : []),
+    ...(job.extraArgs ?? []),
+  ],
+};
+
+/** The CLI command of each kind. */
+export const COMMANDS: Record<JobKind | 'trial' | 'ingest', string> = {
+  trial: 'tune-trial',
+  ingest: 'ingest',
   training: 'train',
   tuning: 'tune',
   evaluation: 'evaluate',

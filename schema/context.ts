@@ -26,6 +26,11 @@ export interface MenagerieEvents {
   runProgress: RunProgressUpdate;
   /** Evaluation jobs' progress, from jobs/job-runner.ts. */
   evaluationProgress: EvaluationProgressUpdate;
+  /**
+   * A replica moved a registered model's champion (promoteChampion): the others swap it in.
+   * Carried between replicas by a Redis hub; `replica` says who sent it.
+   */
+  championMoved: { model: string; replica: string };
 }
 
 /**

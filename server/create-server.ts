@@ -31,15 +31,25 @@ import {
   type MenagerieServices,
   type Role,
 } from '../schema/context.js';
-import { createEventHub } from '../core/event-hub.js';
+import { randomUUID } from 'node:crypto';
+import { createEventHub, type EventHub } from '../core/event-hub.js';
+import { createPostgresEventHub } from '../core/postgres-event-hub.js';
+import { createRedisEventHub } from '../core/redis-event-hub.js';
 import { createAuthenticator, parseTokens, type ApiToken } from './auth.js';
 import { requirePreflight } from './csrf.js';
 import { formatError, toGraphQLError } from './error-format.js';
 import { graphqlErrorHandler } from './graphql-error-handler.js';
-import { databaseReadiness, healthRoutes, type ReadinessCheck } from './health.js';
+import {
+  databaseReadiness,
+  healthRoutes,
+  queueReadiness,
+  storeReadiness,
+  type ReadinessCheck,
+} from './health.js';
 import { imageRoutes } from './image-routes.js';
 import { createIngestService, parseIngestRoots } from '../jobs/ingest-service.js';
 import { createJobRunner, type JobConfig } from '../jobs/job-runner.js';
+import { createQueueJobRunner, queueConfigFromEnv, type QueueConfig } from '../jobs/job-queue.js';
 import { runArtifactRoutes } from './run-artifact-routes.js';
 import { evaluationRoutes } from './evaluation-routes.js';
 import { playgroundRoutes, type PlaygroundOptions } from './playground.js';
@@ -147,6 +157,21 @@ export interface ServerConfig {
   jobs?: JobConfig;
   /** Folders `ingest` may read (default $MENAGERIE_INGEST_ROOTS; none: ingest is refused). */
   ingestRoots?: readonly string[];
+  /**
+   * The BullMQ queue on Redis (default $MENAGERIE_QUEUE_URL; null: none). When set, training,
+   * tuning (a distributed search) and evaluation jobs are queued for `menagerie worker`s
+   * instead of forked, events go through Redis pub/sub to every replica, and the job limit
+   * counts the whole cluster's jobs.
+   */
+  queueUrl?: string | null;
+  /**
+   * Without a queue, how events reach other replicas: `local` (in process, the default) or
+   * `postgres` (LISTEN/NOTIFY on the workspace's PostgreSQL; default $MENAGERIE_EVENTS).
+   * With a queue they always go through Redis.
+   */
+  events?: 'local' | 'postgres';
+  /** Lock, stall check and key prefix of the queue (default from the environment), trials in flight. */
+  queue?: Partial<Omit<QueueConfig, 'url'>> & { tuningParallelism?: number };
 }
 
 export interface ServerOptions {
@@ -248,11 +273,40 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
           error: error instanceof Error ? error.message : String(error),
         }),
     }));
+  const queueUrl =
+    config.queueUrl === undefined ? (queueConfigFromEnv()?.url ?? null) : config.queueUrl;
+  const queue: QueueConfig | null = queueUrl
+    ? {
+        ...queueConfigFromEnv({ ...process.env, MENAGERIE_QUEUE_URL: queueUrl }),
+        ...config.queue,
+        url: queueUrl,
+      }
+    : null;
+  const redisEvents = queue
+    ? createRedisEventHub<MenagerieEvents>({
+        url: queue.url,
+        ...(queue.prefix !== undefined && { prefix: queue.prefix }),
+        onError: (error) => log({ level: 'error', msg: 'events', error: error.message }),
+      })
+    : null;
+  await redisEvents?.ready();
+  const pgEvents = !queue ? postgresEvents(workspace.database, config, log) : null;
+  await pgEvents?.ready();
+  const sharedEvents = redisEvents ?? pgEvents;
+  const events = sharedEvents ?? createEventHub<MenagerieEvents>();
+  const jobContext = {
+    db: workspace.database.db,
+    blobs: workspace.blobs,
+    dataDir: workspace.dataDir,
+    plugins: workspace.plugins,
+    tracking: workspace.tracking,
+    backbones: workspace.backbones,
+  };
   const services: MenagerieServices = {
     database: workspace.database,
     blobs: workspace.blobs,
     images,
-    events: createEventHub<MenagerieEvents>(),
+    events,
     plugins: workspace.plugins,
     tracking: workspace.tracking,
     registry,
@@ -271,15 +325,30 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
         ...(config.uploadRetention && { retention: config.uploadRetention }),
       }),
     }),
-    jobs: createJobRunner({
-      dataDir: workspace.dataDir,
-      ...(workspace.configFile !== undefined && { configFile: workspace.configFile }),
-      tracking: workspace.tracking,
-      publish: (update) => services.events.publish('runProgress', update),
-      evaluations,
-      publishEvaluation: (update) => services.events.publish('evaluationProgress', update),
-      ...(config.jobs && { config: config.jobs }),
-    }),
+    jobs: queue
+      ? createQueueJobRunner({
+          queue,
+          context: jobContext,
+          evaluations,
+          // Every replica hears the workers through QueueEvents: deliver here only.
+          publish: (update) => redisEvents!.deliver('runProgress', update),
+          publishEvaluation: (update) => redisEvents!.deliver('evaluationProgress', update),
+          config: {
+            ...config.jobs,
+            ...(config.queue?.tuningParallelism !== undefined && {
+              tuningParallelism: config.queue.tuningParallelism,
+            }),
+          },
+        })
+      : createJobRunner({
+          dataDir: workspace.dataDir,
+          ...(workspace.configFile !== undefined && { configFile: workspace.configFile }),
+          tracking: workspace.tracking,
+          publish: (update) => services.events.publish('runProgress', update),
+          evaluations,
+          publishEvaluation: (update) => services.events.publish('evaluationProgress', update),
+          ...(config.jobs && { config: config.jobs }),
+        }),
     ingest: createIngestService({
       database: workspace.database,
       blobs: workspace.blobs,
@@ -289,6 +358,17 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     ...options.services,
   };
   services.predictions = metrics.countPredictions(services.predictions);
+  if (queue && !options.services?.ingest) {
+    // Confined here, read by whichever worker takes the job: the roots are a shared mount.
+    const confined = services.ingest;
+    const queued = services.jobs as ReturnType<typeof createQueueJobRunner>;
+    services.ingest = {
+      roots: confined.roots,
+      resolveFolder: (source) => confined.resolveFolder(source),
+      run: async (source) => queued.ingest(await confined.resolveFolder(source)),
+    };
+  }
+  if (sharedEvents) followPromotionsElsewhere(services, sharedEvents);
   const thumbnails = createThumbnailCache({
     folder: path.join(workspace.dataDir, 'thumbs'),
     read: (image) => services.images.bytes(image),
@@ -296,8 +376,10 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   });
   // A configured check named like a built-in one replaces it.
   const given = config.readiness ?? [];
+  const queueJobs = queue ? (services.jobs as ReturnType<typeof createQueueJobRunner>) : null;
   const readiness: ReadinessCheck[] = [
     databaseReadiness(workspace.database),
+    ...(queueJobs ? [storeReadiness(workspace.blobs), queueReadiness(() => queueJobs.ping())] : []),
     { name: 'model', check: () => services.serving.checkReady() },
   ].filter((builtin) => !given.some((c) => c.name === builtin.name));
   readiness.push(...given);
@@ -460,8 +542,59 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
     close: () =>
       (closing ??= Promise.all([apollo.stop(), services.jobs.shutdown()])
         .then(() => {})
-        .finally(() => services.serving.close())),
+        .finally(() => Promise.all([services.serving.close(), sharedEvents?.close()]))
+        .then(() => {})),
   };
+}
+
+/** The LISTEN/NOTIFY hub when asked for, on the workspace's PostgreSQL, one channel per schema. */
+function postgresEvents(database: OpenDatabase, config: ServerConfig, log: Logger) {
+  const wanted = config.events ?? (process.env.MENAGERIE_EVENTS || 'local');
+  if (wanted !== 'local' && wanted !== 'postgres')
+    throw new MenagerieError(
+      'CONFIG_INVALID',
+      `events should be local or postgres, got '${wanted}'`,
+    );
+  if (wanted === 'local') return null;
+  if (database.backend !== 'postgres')
+    throw new MenagerieError(
+      'CONFIG_INVALID',
+      'events over PostgreSQL need a postgres:// database (MENAGERIE_DATABASE_URL)',
+    );
+  return createPostgresEventHub<MenagerieEvents>({
+    connectionString: database.pool.options.connectionString!,
+    channel: `menagerie_${database.schema}`.slice(0, 63),
+    onError: (error) => log({ level: 'error', msg: 'events', error: error.message }),
+  });
+}
+
+/**
+ * Replicas behind a Redis (or PostgreSQL) hub: a promotion here is announced to the others, and one
+ * announced elsewhere swaps the champion in here at once, not at the next poll.
+ */
+function followPromotionsElsewhere(
+  services: MenagerieServices,
+  events: EventHub<MenagerieEvents>,
+): void {
+  const replica = randomUUID();
+  const serving = services.serving;
+  const swapIn = serving.championMoved.bind(serving);
+  serving.championMoved = async (model) => {
+    // Announced first: the other replicas load it while this one does.
+    events.publish('championMoved', { model, replica });
+    await swapIn(model);
+  };
+  const moves = events.subscribe('championMoved');
+  const close = serving.close.bind(serving);
+  serving.close = async () => {
+    await moves.return?.();
+    await close();
+  };
+  void (async () => {
+    for await (const move of moves) {
+      if (move.replica !== replica) await swapIn(move.model);
+    }
+  })();
 }
 
 /** Node refuses a headers timeout longer than the request timeout: say which option is wrong. */

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import express from 'express';
 import { sql } from 'kysely';
+import type { BlobStore } from '../data/blob-store.js';
 import type { OpenDatabase } from '../data/database.js';
 
 /**
@@ -22,6 +23,31 @@ export function databaseReadiness(database: OpenDatabase): ReadinessCheck {
     name: 'database',
     check: async () => {
       await sql`select 1`.execute(database.db);
+    },
+  };
+}
+
+/** The blob store answers: a listing of one entry (a request to S3 when the store is S3). */
+export function storeReadiness(blobs: BlobStore): ReadinessCheck {
+  return {
+    name: 'store',
+    check: async () => {
+      const entries = blobs.list?.();
+      if (!entries) return;
+      for await (const entry of entries) {
+        void entry;
+        break;
+      }
+    },
+  };
+}
+
+/** The job queue answers (Redis PING), in queue mode. */
+export function queueReadiness(ping: () => Promise<unknown>): ReadinessCheck {
+  return {
+    name: 'queue',
+    check: async () => {
+      await ping();
     },
   };
 }

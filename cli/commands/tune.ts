@@ -1,4 +1,11 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { MenagerieError } from '../../core/errors.js';
+import {
+  runDistributedTrial,
+  searchProgress,
+  startDistributedTuning,
+} from '../../jobs/distributed-tuning.js';
+import { enqueueTrials, openJobsQueue, queueConfigFromEnv } from '../../jobs/job-queue.js';
 import { runTrackedTuning } from '../../jobs/tracked-tuning.js';
 import { formatTable } from '../format-table.js';
 import { collect, parsePositiveInt } from '../options.js';
@@ -30,9 +37,16 @@ export function registerTune(program: Command): void {
     .option('--run-name <name>', 'tuning run name')
     .option('--limit-per-label <n>', 'at most N images per label and split', parsePositiveInt)
     .option('--resume <runId>', 'continue a tuning run; finished trials are not run again')
+    .option(
+      '--distributed <n>',
+      'queue the trials for `menagerie worker`s, N in flight (needs MENAGERIE_QUEUE_URL)',
+      parsePositiveInt,
+    )
+    .option('--wait', 'with --distributed: wait until the search ends')
     .option('--json', 'print the result as JSON')
     .option('--progress-json', 'print one JSON line per job event on stdout (for the server)')
     .action(async (opts: TuneOptions, command: Command) => {
+      if (opts.distributed !== undefined) return tuneDistributed(opts, command);
       const workspace = await openWorkspace(command.optsWithGlobals());
       const controller = abortOnSigint();
       const progress = opts.progressJson ? jsonProgress() : undefined;
@@ -133,6 +147,133 @@ export function registerTune(program: Command): void {
     });
 }
 
+/** `tune --distributed N`: the search's row and its first trials; workers do the rest. */
+async function tuneDistributed(opts: TuneOptions, command: Command): Promise<void> {
+  const queueConfig = queueConfigFromEnv();
+  if (!queueConfig) {
+    throw new MenagerieError(
+      'CONFIG_INVALID',
+      '--distributed needs MENAGERIE_QUEUE_URL=redis://host:port, the queue `menagerie worker`s take jobs from',
+    );
+  }
+  const workspace = await openWorkspace(command.optsWithGlobals());
+  const queue = openJobsQueue(queueConfig);
+  try {
+    const hyperband = /hyperband$/.test(opts.tuner);
+    const { runId, queued } = await startDistributedTuning(jobContext(workspace), {
+      plugin: opts.plugin,
+      tuner: opts.tuner,
+      objective: opts.objective,
+      ...(opts.maxTrials !== undefined && { maxTrials: opts.maxTrials }),
+      epochs: opts.epochs,
+      executionsPerTrial: opts.executions,
+      maxConsecutiveFailedTrials: opts.maxFailures,
+      fixed: parseHp(opts.fix),
+      tunerOptions: hyperband ? { maxEpochs: opts.epochs, factor: opts.factor } : {},
+      batchSize: opts.batchSize,
+      seed: opts.seed,
+      experiment: opts.experiment,
+      parallelism: opts.distributed!,
+      ...(opts.direction && { direction: opts.direction }),
+      ...(opts.runName !== undefined && { runName: opts.runName }),
+      ...(opts.limitPerLabel !== undefined && { limitPerLabel: opts.limitPerLabel }),
+      ...(opts.resume !== undefined && { resume: opts.resume }),
+    });
+    await enqueueTrials(queue, runId, queued);
+    console.error(
+      `tuning run ${runId}${opts.resume ? ' (resumed)' : ''}: ${queued.length} trial(s) queued, ${opts.distributed} in flight`,
+    );
+    let status: string = 'RUNNING';
+    if (opts.wait) {
+      for (;;) {
+        const progress = await searchProgress(workspace.database.db, runId);
+        if (progress.done) {
+          status = progress.status;
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+    if (opts.json) console.log(JSON.stringify({ runId, status }));
+    else console.log(runId);
+  } finally {
+    await queue.close();
+    await workspace.close();
+  }
+}
+
+/** `tune-trial` (hidden): one trial of a distributed search, as a worker's child runs it. */
+export function registerTuneTrial(program: Command): void {
+  program.addCommand(
+    new Command('tune-trial')
+      .description('run one trial of a distributed tuning search (what workers run)')
+      .requiredOption('--search <runId>', 'the tuning run')
+      .requiredOption('--trial <trialId>', 'the trial')
+      .option('--progress-json', 'print one JSON line per job event on stdout (for the worker)')
+      .action(
+        async (opts: { search: string; trial: string; progressJson?: boolean }, cmd: Command) => {
+          const workspace = await openWorkspace(cmd.optsWithGlobals());
+          const controller = abortOnSigint();
+          const progress = opts.progressJson ? jsonProgress() : undefined;
+          let trialRunId: string | undefined;
+          try {
+            const result = await runDistributedTrial(
+              jobContext(workspace),
+              opts.search,
+              opts.trial,
+              {
+                signal: controller.signal,
+                observer: (epochs) =>
+                  progress?.observer(
+                    epochs,
+                    () => trialRunId,
+                    () => opts.search,
+                  ) ?? epochProgress(epochs, '  '),
+                onTrialStart: (trial, id) => {
+                  trialRunId = id;
+                  progress?.emit({
+                    event: 'trial-start',
+                    runId: id,
+                    parentRunId: opts.search,
+                    trialId: trial.trialId,
+                    values: trial.values,
+                  });
+                  console.error(
+                    `trial ${trial.trialId} (run ${id}): ${JSON.stringify(trial.values)}`,
+                  );
+                },
+              },
+            );
+            if (!result) {
+              console.error(`trial ${opts.trial}: nothing to run (finished, or interrupted)`);
+              if (controller.signal.aborted) process.exitCode = 130;
+              return;
+            }
+            progress?.emit({
+              event: 'trial-end',
+              runId: trialRunId ?? opts.search,
+              parentRunId: opts.search,
+              trialId: opts.trial,
+              status: result.trial.status,
+              ...(result.trial.score !== undefined && { score: result.trial.score }),
+              ...(result.trial.error !== undefined && { error: result.trial.error }),
+            });
+            console.error(
+              `trial ${opts.trial} ${result.trial.status}; ${result.progress.queued.length} queued, search ${result.progress.status}`,
+            );
+          } catch (error) {
+            progress?.fail(error, trialRunId);
+            throw error;
+          } finally {
+            controller.dispose();
+            await workspace.close();
+          }
+        },
+      ),
+    { hidden: true },
+  );
+}
+
 interface TuneOptions {
   plugin: string;
   tuner: string;
@@ -152,6 +293,8 @@ interface TuneOptions {
   resume?: string;
   json?: boolean;
   progressJson?: boolean;
+  distributed?: number;
+  wait?: boolean;
 }
 
 function parseDirection(value: string): 'min' | 'max' {

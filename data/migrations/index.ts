@@ -8,6 +8,7 @@ import * as vectorSpaces from './0006-vector-spaces.js';
 import * as uploadRetention from './0007-upload-retention.js';
 import * as modelEvaluations from './0008-model-evaluations.js';
 import * as featureSpaces from './0009-feature-spaces.js';
+import * as tuningSearches from './0010-tuning-searches.js';
 
 // How to write one that runs on SQLite and PostgreSQL alike: README.md in this folder.
 
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0007-upload-retention': uploadRetention,
   '0008-model-evaluations': modelEvaluations,
   '0009-feature-spaces': featureSpaces,
+  '0010-tuning-searches': tuningSearches,
 };

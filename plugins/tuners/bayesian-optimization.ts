@@ -73,9 +73,14 @@ function createBayesianOracle(options: OracleOptions): Oracle {
     const completed = book.completed();
     if (completed.length < numInitialPoints || dims === 0) return book.sampleUntried(space);
     const ys = completed.map(target);
+    // Trials still running (a distributed search proposes before they report) count at the
+    // worst score seen, a "constant liar": the next proposal looks away from them instead
+    // of next to them. One trial at a time, none is running here.
+    const pending = book.trials.filter((t) => t.status === 'RUNNING');
+    const lie = Math.max(...ys);
     const gp = fitGaussianProcess(
-      completed.map((t) => encodeValues(space, t.values)),
-      ys,
+      [...completed, ...pending].map((t) => encodeValues(space, t.values)),
+      [...ys, ...pending.map(() => lie)],
       { kernel },
     );
     const bestY = Math.min(...ys);
