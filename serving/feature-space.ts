@@ -312,6 +312,9 @@ export async function startFeatureSpaceJob(
             })
             .where('backbone', '=', backbone)
             .where('status', 'in', ['PENDING', 'RUNNING'])
+            // Only its own row: a child refused because another process (a replica's)
+            // fills the space must not fail that one.
+            .where('pid', '=', child.pid ?? -1)
             .execute();
         }
         return getFeatureSpace(db, backbone);
