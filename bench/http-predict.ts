@@ -19,6 +19,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { ingestImages } from '../data/ingest/ingest.js';
 import { runEmbeddingJob } from '../serving/embedding-job.js';
+import { runFeatureSpaceJob } from '../serving/feature-space.js';
 import { loadServedModel } from '../serving/served-model.js';
 import { openWorkspace } from '../cli/workspace.js';
 import { sampleJpegs, SAMPLE_DIR } from './predict-inprocess.js';
@@ -280,9 +281,20 @@ async function prepareWorkspace(dataDir: string): Promise<void> {
       (error: unknown) =>
         `warning: embedding them failed (${String(error).split('\n')[0]}); the server will try again`,
     );
+    // Likewise the catalogue's feature space (similar images): without it the server starts
+    // a MobileNetV2 child over the catalogue, which ran during the first measurements.
+    const space = await runFeatureSpaceJob({
+      database: workspace.database,
+      blobs: workspace.blobs,
+      backbones: workspace.backbones,
+      cacheDir: path.join(dataDir, 'cache'),
+    }).then(
+      (s) => `feature space ${s.status}`,
+      (error: unknown) => `warning: its feature space failed (${String(error).split('\n')[0]})`,
+    );
     console.log(
       `menagerie: ${REFERENCE_MODEL_NAME}@champion is version ${version} (menagerie:cnn defaults, ` +
-        `random weights); ${ingested.added} images ingested, ${embedded}`,
+        `random weights); ${ingested.added} images ingested, ${embedded}, ${space}`,
     );
   } finally {
     await workspace.close();
@@ -298,9 +310,10 @@ interface RunningServer {
 function startMenagerie(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
   const bin = path.join(REPO_ROOT, 'bin', 'menagerie.js');
   // One load generator stands for many clients: the per-address limits on anonymous
-  // predictions (60 a minute, 4 at once by default) would refuse it, so they are off.
+  // predictions (60 a minute, 4 at once) and on anonymous requests (16 at once, which
+  // refused most requests at concurrency 64 with RATE_LIMITED) would refuse it: all off.
   const args = [bin, '--data-dir', dataDir, 'serve', '--port', '0', '--no-playground'];
-  args.push('--predict-rate', '0', '--predict-concurrency', '0');
+  args.push('--predict-rate', '0', '--predict-concurrency', '0', '--anonymous-concurrency', '0');
   return startServer(
     'menagerie',
     process.execPath,
