@@ -212,6 +212,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   const metrics = createServerMetrics({
     runningJobs: () => services.jobs.running().length,
     anonymousInFlight: limitAnonymous.inFlight,
+    inferenceTensors: () => services.serving.inferenceTensors(),
   });
 
   const images =

@@ -102,6 +102,8 @@ export interface ModelServing {
     imageId: number,
     options: { k: number; sameLabel: boolean; space: SimilarSpace },
   ): Promise<SimilarResult>;
+  /** Tensors held on the inference thread (0 when passes run on the main thread). */
+  inferenceTensors(): Promise<number>;
   /** Stops polling, kills embedding children started here (a rerun resumes them). */
   close(): Promise<void>;
 }
@@ -242,6 +244,7 @@ export async function createModelServing(options: ModelServingOptions): Promise<
         { space, imageId, k, sameLabel, ...(ref && { version: ref }) },
       );
     },
+    inferenceTensors: async () => (worker ? worker.numTensors() : 0),
     async close() {
       closed = true;
       await engine.close();

@@ -37,7 +37,7 @@ export interface ModelWorker {
   load(version: ServableVersion, artifacts?: ArtifactStore): Promise<WorkerModel>;
   /** Requests posted to the thread and not yet answered. */
   inFlight(): number;
-  /** Live tensors on the thread (`tf.memory().numTensors` there), to check nothing leaks. */
+  /** Live tensors on the thread (`tf.memory().numTensors` there; 0 while none runs). */
   numTensors(): Promise<number>;
   /** How many times a thread was started (1 after the first load, more after deaths). */
   starts(): number;
@@ -198,6 +198,7 @@ export function createModelWorker(config: WorkerLoaderConfig): ModelWorker {
     },
     inFlight: () => waiting.size,
     async numTensors() {
+      if (!thread) return 0;
       const reply = await call({ kind: 'memory', id: nextId++ });
       if (reply.kind !== 'memory') throw new Error(`unexpected reply '${reply.kind}'`);
       return reply.numTensors;
