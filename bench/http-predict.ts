@@ -1,9 +1,10 @@
 // `npm run bench -- http-predict [--duration S] [--warmup S] [--connections 1,16,64]
-// [--anchors ray,fastapi-call,fastapi-predict] [--uvicorn-workers N] [--async-handler]`:
-// predictions over HTTP under load. autocannon posts one real 512×512 AFHQ JPEG (read at
+// [--anchors ray,fastapi-call,fastapi-predict] [--uvicorn-workers N] [--async-handler]
+// [--main-thread-too]`: predictions over HTTP under load. autocannon posts one real 512×512 AFHQ JPEG (read at
 // run time, never copied) as multipart at each concurrency to Menagerie's GraphQL `predict`
 // (the `faces` champion: the reference CNN built through the `menagerie:cnn` plugin, served
-// by `menagerie serve` in a child process) and to three Python servers of the same CNN, each
+// by `menagerie serve` in a child process, its forward passes on the inference thread;
+// `--main-thread-too` measures it also with MENAGERIE_INFERENCE_THREAD=main) and to three Python servers of the same CNN, each
 // decoding with Pillow at sharp's reduced scale: Ray Serve with `@serve.batch` calling
 // `model(x)` (bench/anchors/http_predict_ray.py), FastAPI + uvicorn calling `model(x)` per
 // request, and the reference project's FastAPI + uvicorn calling `model.predict` per request
@@ -18,6 +19,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { ingestImages } from '../data/ingest/ingest.js';
 import { runEmbeddingJob } from '../serving/embedding-job.js';
+import { runFeatureSpaceJob } from '../serving/feature-space.js';
 import { loadServedModel } from '../serving/served-model.js';
 import { openWorkspace } from '../cli/workspace.js';
 import { sampleJpegs, SAMPLE_DIR } from './predict-inprocess.js';
@@ -92,6 +94,8 @@ interface Options {
   uvicornWorkers: number;
   /** Measure the reference's `async def` route instead of its thread-pool one. */
   asyncHandler: boolean;
+  /** Also measure Menagerie with its forward passes on the main thread (no inference thread). */
+  mainThreadToo: boolean;
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -113,16 +117,16 @@ export async function run(args: string[]): Promise<void> {
       `menagerie: \`menagerie serve\` in a child process, request log to /dev/null; ` +
         `${loadAverage()} before start`,
     );
-    ours = await withServer(startMenagerie(dataDir), async (url) => {
-      const operations = JSON.stringify({ query: PREDICT, variables: { f: null } });
-      const form = multipartBody([
-        { name: 'operations', value: operations },
-        { name: 'map', value: JSON.stringify({ 0: ['variables.f'] }) },
-        { name: '0', value: image, filename: path.basename(imagePath), type: 'image/jpeg' },
-      ]);
-      return measure(
+    const operations = JSON.stringify({ query: PREDICT, variables: { f: null } });
+    const form = multipartBody([
+      { name: 'operations', value: operations },
+      { name: 'map', value: JSON.stringify({ 0: ['variables.f'] }) },
+      { name: '0', value: image, filename: path.basename(imagePath), type: 'image/jpeg' },
+    ]);
+    const measureMenagerie = (name: string) => (url: string) =>
+      measure(
         {
-          name: 'menagerie',
+          name,
           url,
           headers: { 'content-type': form.contentType, 'apollo-require-preflight': 'true' },
           body: form.body,
@@ -130,7 +134,17 @@ export async function run(args: string[]): Promise<void> {
         },
         options,
       );
-    });
+    ours = await withServer(startMenagerie(dataDir), measureMenagerie('menagerie'));
+    if (options.mainThreadToo) {
+      console.log(
+        `menagerie-main-thread: the same server with MENAGERIE_INFERENCE_THREAD=main; ` +
+          `${loadAverage()} before start`,
+      );
+      await withServer(
+        startMenagerie(dataDir, { MENAGERIE_INFERENCE_THREAD: 'main' }),
+        measureMenagerie('menagerie-main-thread'),
+      );
+    }
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
@@ -235,6 +249,7 @@ function parseOptions(args: string[]): Options {
     connections,
     uvicornWorkers: positive('--uvicorn-workers', 1),
     asyncHandler: args.includes('--async-handler'),
+    mainThreadToo: args.includes('--main-thread-too'),
   };
 }
 
@@ -266,9 +281,20 @@ async function prepareWorkspace(dataDir: string): Promise<void> {
       (error: unknown) =>
         `warning: embedding them failed (${String(error).split('\n')[0]}); the server will try again`,
     );
+    // Likewise the catalogue's feature space (similar images): without it the server starts
+    // a MobileNetV2 child over the catalogue, which ran during the first measurements.
+    const space = await runFeatureSpaceJob({
+      database: workspace.database,
+      blobs: workspace.blobs,
+      backbones: workspace.backbones,
+      cacheDir: path.join(dataDir, 'cache'),
+    }).then(
+      (s) => `feature space ${s.status}`,
+      (error: unknown) => `warning: its feature space failed (${String(error).split('\n')[0]})`,
+    );
     console.log(
       `menagerie: ${REFERENCE_MODEL_NAME}@champion is version ${version} (menagerie:cnn defaults, ` +
-        `random weights); ${ingested.added} images ingested, ${embedded}`,
+        `random weights); ${ingested.added} images ingested, ${embedded}, ${space}`,
     );
   } finally {
     await workspace.close();
@@ -281,26 +307,19 @@ interface RunningServer {
   child: ChildProcess;
 }
 
-function startMenagerie(dataDir: string): Promise<RunningServer> {
+function startMenagerie(dataDir: string, env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
   const bin = path.join(REPO_ROOT, 'bin', 'menagerie.js');
   // One load generator stands for many clients: the per-address limits on anonymous
-  // predictions (60 a minute, 4 at once by default) would refuse it, so they are off.
-  const args = [
-    bin,
-    '--data-dir',
-    dataDir,
-    'serve',
-    '--port',
-    '0',
-    '--no-playground',
-    '--no-similar-features',
-  ];
-  args.push('--predict-rate', '0', '--predict-concurrency', '0');
+  // predictions (60 a minute, 4 at once) and on anonymous requests (16 at once, which
+  // refused most requests at concurrency 64 with RATE_LIMITED) would refuse it: all off.
+  const args = [bin, '--data-dir', dataDir, 'serve', '--port', '0', '--no-playground'];
+  args.push('--predict-rate', '0', '--predict-concurrency', '0', '--anonymous-concurrency', '0');
   return startServer(
     'menagerie',
     process.execPath,
     args,
     (line) => /menagerie: serving (http:\/\/\S+)/.exec(line)?.[1],
+    env,
   );
 }
 
@@ -336,8 +355,13 @@ function startServer(
   command: string,
   args: string[],
   urlFrom: (line: string) => string | undefined,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<RunningServer> {
-  const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const stderr: string[] = [];
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -357,6 +357,11 @@ export const ERRORS = {
     summary:
       'The inference engine has no model: the registered model has no champion, or loading the champion failed.',
   },
+  INFERENCE_WORKER_FAILED: {
+    status: 503,
+    summary:
+      'The inference thread died (crashed or was ended) while it held this request; it is restarted with the models it served.',
+  },
   EMBEDDING_JOB_RUNNING: {
     status: 409,
     summary: 'An embedding job for that model version is already running in another process.',

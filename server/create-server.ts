@@ -239,6 +239,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
   const metrics = createServerMetrics({
     runningJobs: () => services.jobs.running().length,
     anonymousInFlight: limitAnonymous.inFlight,
+    inferenceTensors: () => services.serving.inferenceTensors(),
   });
 
   const images =
@@ -256,6 +257,7 @@ export async function createServer(options: ServerOptions): Promise<MenagerieSer
       ...(workspace.artifacts && { artifacts: workspace.artifacts }),
       backbones: workspace.backbones,
       blobs: workspace.blobs,
+      ...(workspace.configFile !== undefined && { configFile: workspace.configFile }),
       modelName: config.servingModel ?? (process.env.MENAGERIE_MODEL || DEFAULT_SERVING_MODEL),
       ...(config.championPollMs !== undefined && { pollIntervalMs: config.championPollMs }),
       ...(config.similarBackbone !== undefined && { similarBackbone: config.similarBackbone }),

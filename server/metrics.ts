@@ -44,6 +44,8 @@ export interface ServerMetrics {
 export function createServerMetrics(sources: {
   runningJobs: () => number;
   anonymousInFlight: () => { requests: number; predicts: number };
+  /** Tensors the inference thread holds (the served model's weights live there). */
+  inferenceTensors?: () => Promise<number>;
 }): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -88,10 +90,11 @@ export function createServerMetrics(sources: {
   });
   new Gauge({
     name: 'menagerie_tf_tensors',
-    help: 'Tensors TensorFlow.js holds in this process (tf.memory().numTensors).',
+    help: 'Tensors TensorFlow.js holds in this process, its inference thread included (tf.memory().numTensors).',
     registers: [registry],
     async collect() {
-      this.set((await loadTensorflow()).memory().numTensors);
+      const here = (await loadTensorflow()).memory().numTensors;
+      this.set(here + ((await sources.inferenceTensors?.()) ?? 0));
     },
   });
   new Gauge({

@@ -4,11 +4,20 @@ import type { ForwardResult, ServedModel, VersionRef } from './served-model.js';
 
 export type { VersionRef } from './served-model.js';
 
+/**
+ * A model the engine serves: a ServedModel, or one whose passes run elsewhere and answer
+ * later (the inference thread's `WorkerModel`). One pass runs at a time per model; images
+ * arriving meanwhile queue for the next pass.
+ */
+export interface EngineModel extends Omit<ServedModel, 'forward'> {
+  forward(pixels: readonly Uint8Array[]): ForwardResult | Promise<ForwardResult>;
+}
+
 export interface InferenceEngineOptions {
   /** The version to serve (the registry's champion), or null when there is none. */
   resolveChampion(): Promise<VersionRef | null>;
   /** Loads a version; the engine warms it up and disposes it after its last request. */
-  loadVersion(ref: VersionRef): Promise<ServedModel>;
+  loadVersion(ref: VersionRef): Promise<EngineModel>;
   /** Most images in one forward pass (default 32). */
   maxBatch?: number;
   /** How long the first queued image waits for others before its pass runs (default 2 ms). */
@@ -106,7 +115,9 @@ interface Pending {
 
 /** One loaded model, its lease count and its queue of images waiting for a pass. */
 interface Slot {
-  model: ServedModel;
+  model: EngineModel;
+  /** A pass is running (asynchronous models): the next one waits for it. */
+  busy: boolean;
   leases: number;
   retired: boolean;
   /** Requests still decoding: they may join the next pass, so it is worth waiting for them. */
@@ -184,21 +195,36 @@ export async function createInferenceEngine(
   function flush(slot: Slot): void {
     if (slot.timer) clearTimeout(slot.timer);
     slot.timer = null;
+    if (slot.busy) return; // the running pass flushes again when it ends
     const batch = slot.queue.splice(0, maxBatch);
-    if (slot.queue.length > 0) slot.timer = setTimeout(() => flush(slot), 0);
     if (batch.length === 0) return;
-    let out: ForwardResult;
+    const answer = (out: ForwardResult) => {
+      stats.forwardPasses++;
+      stats.largestBatch = Math.max(stats.largestBatch, batch.length);
+      batch.forEach((p, i) =>
+        p.resolve({ probabilities: out.probabilities[i]!, embedding: out.embeddings[i]! }),
+      );
+    };
+    const fail = (error: unknown) => {
+      for (const p of batch) p.reject(error);
+    };
+    let out: ForwardResult | Promise<ForwardResult>;
     try {
       out = slot.model.forward(batch.map((p) => p.pixels));
     } catch (error) {
-      for (const p of batch) p.reject(error);
+      out = Promise.reject(error);
+    }
+    if (out instanceof Promise) {
+      // Images that arrived during the pass go next, together, without waiting.
+      slot.busy = true;
+      void out.then(answer, fail).finally(() => {
+        slot.busy = false;
+        if (slot.queue.length > 0) flush(slot);
+      });
       return;
     }
-    stats.forwardPasses++;
-    stats.largestBatch = Math.max(stats.largestBatch, batch.length);
-    batch.forEach((p, i) =>
-      p.resolve({ probabilities: out.probabilities[i]!, embedding: out.embeddings[i]! }),
-    );
+    if (slot.queue.length > 0) slot.timer = setTimeout(() => flush(slot), 0);
+    answer(out);
   }
 
   function enqueue(slot: Slot, pixels: Uint8Array) {
@@ -276,7 +302,7 @@ export async function createInferenceEngine(
       try {
         // Warm-up: the first pass builds kernels and allocates; no request should pay it.
         const { size } = model.inputSpec;
-        model.forward([new Uint8Array(size * size * 3)]);
+        await model.forward([new Uint8Array(size * size * 3)]);
       } catch (error) {
         model.dispose();
         throw error;
@@ -286,7 +312,15 @@ export async function createInferenceEngine(
         return { changed: false, serving: null };
       }
       const previous = current;
-      current = { model, leases: 1, retired: false, decoding: 0, queue: [], timer: null };
+      current = {
+        model,
+        busy: false,
+        leases: 1,
+        retired: false,
+        decoding: 0,
+        queue: [],
+        timer: null,
+      };
       if (previous) retire(previous);
       lastError = null;
       failedRef = null;

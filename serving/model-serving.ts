@@ -9,6 +9,7 @@ import type { BackboneLoader } from '../training/backbone-loader.js';
 import type { ModelRegistry } from '../registry/model-registry.js';
 import { failStaleEmbeddingJobs, startEmbeddingJob } from './embedding-job.js';
 import { createInferenceEngine, type InferenceEngine } from './inference-engine.js';
+import { createModelWorker } from './model-worker.js';
 import { followChampion } from './registry-champion.js';
 import type { VersionRef } from './served-model.js';
 import {
@@ -48,6 +49,13 @@ export interface ModelServingOptions {
   /** How long after the last added image the feature space takes new ones in (30 s). */
   featureRefreshMs?: number;
   uncertaintyThreshold?: number;
+  /**
+   * Run forward passes on an inference thread, so TensorFlow never blocks the event loop
+   * (default true; `MENAGERIE_INFERENCE_THREAD=main` turns it off).
+   */
+  inferenceWorker?: boolean;
+  /** The workspace's config file, whose model plugins the inference thread registers too. */
+  configFile?: string;
   /** Told about failed loads and failed embedding starts; serving goes on. */
   onError?(error: unknown): void;
 }
@@ -101,6 +109,8 @@ export interface ModelServing {
     imageId: number,
     options: { k: number; sameLabel: boolean; space: SimilarSpace },
   ): Promise<SimilarResult>;
+  /** Tensors held on the inference thread (0 when passes run on the main thread). */
+  inferenceTensors(): Promise<number>;
   /** Stops polling, kills embedding children started here (a rerun resumes them). */
   close(): Promise<void>;
 }
@@ -162,10 +172,23 @@ export async function createModelServing(options: ModelServingOptions): Promise<
           { backbone: similarBackbone },
         );
   const champion = followChampion(registry, options, modelName);
+  const useWorker =
+    options.inferenceWorker ?? process.env.MENAGERIE_INFERENCE_THREAD?.toLowerCase() !== 'main';
+  const worker = useWorker
+    ? createModelWorker({
+        cacheDir: path.join(options.dataDir, 'cache'),
+        ...(options.configFile !== undefined && { configFile: options.configFile }),
+      })
+    : null;
   const engine = await createInferenceEngine({
     resolveChampion: champion.resolveChampion,
     async loadVersion(ref) {
-      const model = await champion.loadVersion(ref);
+      const model = worker
+        ? await worker.load(
+            await registry.getModelVersion(ref.name, ref.version),
+            options.artifacts,
+          )
+        : await champion.loadVersion(ref);
       loadedAt.set(key(ref), Date.now());
       void ensureEmbeddings(ref);
       return model;
@@ -241,10 +264,12 @@ export async function createModelServing(options: ModelServingOptions): Promise<
         { space, imageId, k, sameLabel, ...(ref && { version: ref }) },
       );
     },
+    inferenceTensors: async () => (worker ? worker.numTensors() : 0),
     async close() {
       closed = true;
       clearTimeout(refreshTimer);
       await engine.close();
+      await worker?.close();
       for (const child of children.keys()) child.kill('SIGTERM');
       await Promise.all(children.values());
     },

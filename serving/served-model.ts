@@ -4,6 +4,7 @@ import type { InputSpec } from '../data/input-spec.js';
 import { pixelsToTensor } from '../data/preprocess.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import { installFastKernels } from '../tf/fast-kernels.js';
+import { tappedPredictor } from '../tf/native-predictor.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ArtifactStore } from '../data/artifact-store.js';
 import { HyperParameters } from '../plugin-api/hyperparameters.js';
@@ -84,6 +85,9 @@ export function createServedModel(
   const embedding = layer.output as TfNode.SymbolicTensor;
   // Shares the classifier's weights; disposing it frees them (disposing both would fail).
   const both = tf.model({ inputs: model.inputs, outputs: [classes, embedding] });
+  // Native ops when every layer allows (the reference CNN: 1.3× at 16 images, 2× at one,
+  // against predict with the fast kernels); the same numbers to float rounding.
+  const native = tappedPredictor(tf, model, [options.embeddingLayer]);
   const embeddingSize = embedding.shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
   const { inputSpec, labels, backbone } = options;
   let disposed = false;
@@ -108,7 +112,7 @@ export function createServedModel(
         const xs = features
           ? tf.tensor2d(concatFloats(features), [pixels.length, features[0]!.length])
           : pixelsToTensor(tf, pixels, inputSpec);
-        const [p, e] = both.predict(xs) as TfNode.Tensor[];
+        const [p, e] = native ? native(xs) : (both.predict(xs) as TfNode.Tensor[]);
         const flat = e!.reshape([pixels.length, embeddingSize]);
         // The epsilon keeps an all-zero embedding (dead ReLUs) at zero instead of NaN.
         const unit = flat.div(flat.norm('euclidean', 1, true).add(1e-12));

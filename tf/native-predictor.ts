@@ -42,7 +42,7 @@ export type Predictor = ((x: Tensor) => Tensor) & {
  * so the predictor follows `setWeights`.
  */
 export function fastPredictor(tf: Tf, model: TfNode.LayersModel): Predictor {
-  const steps = nativeSteps(tf, model);
+  const steps = nativeSteps(tf, model)?.steps;
   if (!steps) {
     return Object.assign((x: Tensor) => model.predict(x) as Tensor, { native: false });
   }
@@ -51,19 +51,60 @@ export function fastPredictor(tf: Tf, model: TfNode.LayersModel): Predictor {
   });
 }
 
+/**
+ * Native ops for `model` that also give the outputs of the named layers (a classifier's
+ * embedding layer, say): `[model output, ...those layers' outputs]`, in the caller's scope.
+ * Undefined when a layer is unsupported or a named layer's output is fused away (a ReLU
+ * convolution followed by a pool): the caller runs the model as it would have.
+ *
+ * ```ts
+ * const run = tappedPredictor(tf, model, ['embedding']);
+ * const [probabilities, embedding] = tf.tidy(() => run!(batch).map((t) => t.dataSync()));
+ * ```
+ */
+export function tappedPredictor(
+  tf: Tf,
+  model: TfNode.LayersModel,
+  layerNames: readonly string[],
+): ((x: Tensor) => Tensor[]) | undefined {
+  const native = nativeSteps(tf, model);
+  if (!native) return undefined;
+  const { steps, ends } = native;
+  const taps = layerNames.map((name) => ends.get(name));
+  if (!taps.every((t): t is number => t !== undefined)) return undefined;
+  return (x) => {
+    const outputs = new Map<number, Tensor>([[0, x]]);
+    let h = x;
+    steps.forEach((step, i) => {
+      h = step(h);
+      outputs.set(i + 1, h);
+    });
+    return [h, ...taps.map((t) => outputs.get(t)!)];
+  };
+}
+
 interface LayerInfo {
+  name: string;
   className: string;
   config: TfNode.serialization.ConfigDict;
   weights: TfNode.LayerVariable[];
 }
 
-function nativeSteps(tf: Tf, model: TfNode.LayersModel): Step[] | undefined {
+/**
+ * The steps, and for each layer the number of steps after which its output is the running
+ * value (absent for a layer whose output is fused away).
+ */
+function nativeSteps(
+  tf: Tf,
+  model: TfNode.LayersModel,
+): { steps: Step[]; ends: Map<string, number> } | undefined {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return undefined;
   if (tf.getBackend() !== 'tensorflow') return undefined;
   const support = oneDnnSupport(tf);
   const ops = nativeOps(tf);
   const layers: LayerInfo[] = model.layers
     .map((layer) => ({
+      name: layer.name,
       className: layer.getClassName(),
       config: layer.getConfig(),
       weights: layer.weights,
@@ -80,6 +121,7 @@ function nativeSteps(tf: Tf, model: TfNode.LayersModel): Step[] | undefined {
   if (!chained) return undefined;
 
   const steps: Step[] = [];
+  const ends = new Map<string, number>();
   // Dense layers on rank-2 inputs only (tfjs's dense also maps over leading axes).
   let rank = model.inputs[0]!.shape.length;
   for (let i = 0; i < layers.length; i++) {
@@ -101,6 +143,9 @@ function nativeSteps(tf: Tf, model: TfNode.LayersModel): Step[] | undefined {
             if (!pool) return undefined;
             steps.push(pool);
             i++;
+            steps.push((x) => ops.run('Relu', [ops.type('T')], [x]));
+            ends.set(next.name, steps.length);
+            continue; // this layer's own output never exists
           }
           steps.push((x) => ops.run('Relu', [ops.type('T')], [x]));
         }
@@ -133,8 +178,9 @@ function nativeSteps(tf: Tf, model: TfNode.LayersModel): Step[] | undefined {
       default:
         return undefined;
     }
+    ends.set(layer.name, steps.length);
   }
-  return steps;
+  return { steps, ends };
 }
 
 function convStep(ops: NativeOps, oneDnn: boolean, layer: LayerInfo): Step | undefined {

@@ -11,12 +11,13 @@ import { loadTensorflow } from '../../tf/tensorflow.js';
 import { createModelRegistry, type ModelRegistry } from '../../registry/model-registry.js';
 import {
   createInferenceEngine,
+  type EngineModel,
   type InferenceEngine,
   type InferenceEngineOptions,
   type Prediction,
 } from '../../serving/inference-engine.js';
 import { followChampion } from '../../serving/registry-champion.js';
-import type { ServedModel, VersionRef } from '../../serving/served-model.js';
+import type { VersionRef } from '../../serving/served-model.js';
 import { loadModelArtifact } from '../../training/model-artifact.js';
 import { forEachDatabase } from '../helpers/backends.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -66,7 +67,7 @@ forEachDatabase((backend) => {
       async loadVersion(ref) {
         const model = await source.loadVersion(ref);
         loaded.push(ref);
-        const wrapped: ServedModel = {
+        const wrapped: EngineModel = {
           ...model,
           forward(pixels) {
             passes.push({ version: ref.version, size: pixels.length });

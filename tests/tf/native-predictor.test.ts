@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../../tf/tensorflow.js';
-import { fastPredictor } from '../../tf/native-predictor.js';
+import { fastPredictor, tappedPredictor } from '../../tf/native-predictor.js';
 
 const tf = await loadTensorflow();
 
@@ -39,7 +39,9 @@ function smallCnn(extra: TfNode.layers.Layer[] = []): TfNode.Sequential {
   model.add(tf.layers.activation({ activation: 'relu' }));
   for (const layer of extra) model.add(layer);
   model.add(tf.layers.flatten());
-  model.add(tf.layers.dense({ units: 8, activation: 'relu', ...seed(3), ...biasInit }));
+  model.add(
+    tf.layers.dense({ units: 8, activation: 'relu', name: 'embedding', ...seed(3), ...biasInit }),
+  );
   model.add(tf.layers.dropout({ rate: 0.5 }));
   model.add(tf.layers.dense({ units: 3, activation: 'softmax', ...seed(4) }));
   return model;
@@ -71,5 +73,40 @@ describe('fastPredictor', () => {
     const model = smallCnn([tf.layers.batchNormalization()]);
     expectSameOutputs(model, x, false);
     model.dispose();
+  });
+
+  it('also gives the outputs of named layers, as a two-output model does', () => {
+    const model = smallCnn();
+    const both = tf.model({
+      inputs: model.inputs,
+      outputs: [model.outputs[0]!, model.getLayer('embedding').output as TfNode.SymbolicTensor],
+    });
+    const run = tappedPredictor(tf, model, ['embedding', model.layers[2]!.name]);
+    expect(run).toBeDefined();
+    const before = tf.memory().numTensors;
+    const [expected, actual] = tf.tidy(() => [
+      (both.predict(x) as TfNode.Tensor[]).map((t) => Array.from(t.dataSync())),
+      run!(x).map((t) => Array.from(t.dataSync())),
+    ]);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(actual).toHaveLength(3);
+    for (const [k, want] of expected!.entries()) {
+      expect(actual![k]).toHaveLength(want.length);
+      actual![k]!.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+    }
+    // The second conv's output (linear, before its pool) is there too.
+    expect(actual![2]).toHaveLength(4 * 5 * 5 * 5);
+    model.dispose();
+  });
+
+  it('gives up on a layer whose output is fused away, or one it does not know', () => {
+    const model = smallCnn();
+    // The first conv's ReLU runs after its pool: its own output never exists.
+    expect(tappedPredictor(tf, model, [model.layers[0]!.name])).toBeUndefined();
+    expect(tappedPredictor(tf, model, ['no-such-layer'])).toBeUndefined();
+    const unknown = smallCnn([tf.layers.batchNormalization()]);
+    expect(tappedPredictor(tf, unknown, ['embedding'])).toBeUndefined();
+    model.dispose();
+    unknown.dispose();
   });
 });

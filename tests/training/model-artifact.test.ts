@@ -11,6 +11,7 @@ import {
   type ManifestInput,
 } from '../../training/model-artifact.js';
 import { createServedModel } from '../../serving/served-model.js';
+import { pixelsToTensor } from '../../data/preprocess.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 const tf = await loadTensorflow();
@@ -72,8 +73,18 @@ describe('model artifact', () => {
       embeddingLayer: loaded.manifest.embeddingLayer,
     });
     const pixels = Array.from({ length: 4 }, (_, i) => new Uint8Array(64 * 64 * 3).fill(i * 60));
-    const { embeddings } = served.forward(pixels);
+    const { embeddings, probabilities } = served.forward(pixels);
     expect(embeddings.map((e) => e.length)).toEqual([64, 64, 64, 64]);
+    // The CNN serves through native ops: the numbers predict gives, to float rounding.
+    const expected = tf.tidy(
+      () =>
+        (
+          model.predict(pixelsToTensor(tf, pixels, loaded.manifest.inputSpec)) as TfNode.Tensor
+        ).arraySync() as number[][],
+    );
+    probabilities.forEach((row, i) =>
+      row.forEach((p, k) => expect(p).toBeCloseTo(expected[i]![k]!, 5)),
+    );
     tf.dispose([xs, a!, b!]);
     model.dispose();
     served.dispose();
