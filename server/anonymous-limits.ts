@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { MenagerieError } from '../core/errors.js';
 import type { Role } from '../schema/context.js';
+import { answerWhileDraining } from './early-answer.js';
 import { sendGraphQLError } from './graphql-error-handler.js';
 
 /** rate-limiter-flexible's options: `points` per `duration` seconds, per key. */
@@ -81,10 +82,15 @@ export function anonymousLimiter(
     const req = res.req;
     if (retryAfterMs !== undefined)
       res.setHeader('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
-    // An upload's body may be 100 MB: not read, its connection closed. Any other body is
-    // at most the 1 MB JSON limit: read and dropped, unparsed, so the client (which may
-    // still be sending) gets its answer and keeps its connection.
-    if (req.is('multipart/form-data') || Number(req.headers['content-length']) > MAX_DRAINED) {
+    // An upload's body may be 100 MB: answered at once, at most 1 MB more of it read and
+    // dropped, then the connection closed. Any other body is at most the 1 MB JSON limit:
+    // read and dropped, unparsed, so the client (which may still be sending) gets its
+    // answer and keeps its connection.
+    if (req.is('multipart/form-data')) {
+      answerWhileDraining(req, res, () => sendGraphQLError(res, error), { maxBytes: MAX_DRAINED });
+      return;
+    }
+    if (Number(req.headers['content-length']) > MAX_DRAINED) {
       res.setHeader('connection', 'close');
       sendGraphQLError(res, error);
       return;

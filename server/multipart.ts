@@ -4,6 +4,7 @@ import processRequest from 'graphql-upload/processRequest.mjs';
 import Upload from 'graphql-upload/Upload.mjs';
 import { ERRORS, isErrorCode, MenagerieError, type ErrorCode } from '../core/errors.js';
 import { uploadError } from '../schema/upload.js';
+import { answerWhileDraining } from './early-answer.js';
 import { sendGraphQLError } from './graphql-error-handler.js';
 import { requestStore } from './request-log.js';
 
@@ -45,9 +46,17 @@ export function multipartUploads(limits: MultipartLimits): RequestHandler {
       return;
     }
     const state = requestStore.getStore();
+    const send = res.send.bind(res);
+    // Too large: answered at once and the connection closed. Any other refusal: answered
+    // at once while a bounded rest of the body is read, so the client sees the answer.
     const refuse = (error: MenagerieError) => {
-      res.setHeader('connection', 'close');
-      sendGraphQLError(res, error);
+      res.send = send; // the deferred send below is for the GraphQL handler's answers
+      if (error.code === 'UPLOAD_TOO_LARGE') {
+        res.setHeader('connection', 'close');
+        sendGraphQLError(res, error);
+      } else {
+        answerWhileDraining(req, res, () => sendGraphQLError(res, error));
+      }
     };
     if (!BOUNDARY.test(req.headers['content-type'] ?? '')) {
       refuse(
@@ -72,7 +81,6 @@ export function multipartUploads(limits: MultipartLimits): RequestHandler {
 
     // graphql-upload's rule: answer once the body is read, so a client still sending sees
     // its answer. Unless the answer refuses the upload: then now, and the rest is not read.
-    const send = res.send.bind(res);
     res.send = (body?: unknown) => {
       res.send = send;
       const refused = state?.errorCodes.some((code) => UPLOAD_CODES.includes(code as ErrorCode));

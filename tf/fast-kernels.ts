@@ -8,6 +8,25 @@
  * optimizers are in fast-optimizer.ts. It changes no API, so `model.fit`, `trainOnBatch`
  * and custom loops all benefit.
  *
+ * The patches are process-wide and stay until the returned function is called: tfjs keeps
+ * one kernel and gradient registry per process, so every op on the tensorflow backend runs
+ * them, not only Menagerie's. The trainer installs them before the first training run and
+ * serving before the first model loads, and neither removes them. For third-party plugins
+ * (their `build`, `onEpochStart`, custom layers, anything they compute with `tf`) this
+ * means:
+ * - `Sum` over every axis but the last, the ReLU gradient and the max-pool kernels give
+ *   results equal to tfjs's up to float rounding (another summation order), not bit for
+ *   bit: a plugin comparing numbers exactly with a run in another process may see ~1e-7
+ *   differences once training or serving has started in this one.
+ * - Without libtensorflow's oneDNN kernels, a max-pool gradient whose window equals its
+ *   stride gives every tied maximum the gradient (TensorFlow picks one).
+ * - A plugin that registers its own kernel or gradient for `Step`, `Sum`, `MaxPool`,
+ *   `MaxPoolGrad`, `FusedConv2D` or the `Relu` gradient loses it when these are installed
+ *   after it, and replaces them when registered after; uninstalling restores the kernels
+ *   registered at install time and drops any registered since.
+ * Scoping them to Menagerie's own steps is not possible: tfjs has no per-call kernel
+ * registry, and training and serving run concurrently in one process.
+ *
  * ```ts
  * import { loadTensorflow } from './tensorflow.js';
  * import { createFastAdam, installFastKernels } from './fast-kernels.js';

@@ -149,25 +149,64 @@ export function createFastOptimizer(
       const named = Array.isArray(gradients)
         ? gradients.map(({ name, tensor }) => [name, tensor] as const)
         : Object.entries(gradients);
+      // Every gradient checked before any variable is written: a bad one refuses the step
+      // whole rather than after some variables have moved.
+      const updates = named.flatMap(([name, gradient]) => {
+        if (!gradient) return [];
+        const variable = tf.engine().registeredVariables[name];
+        if (!variable) throw new Error(`fast ${kind}: no variable named ${name}`);
+        if (gradient.dtype !== variable.dtype || !sameShape(gradient.shape, variable.shape)) {
+          throw new Error(
+            `fast ${kind}: the gradient of ${name} has dtype ${gradient.dtype} and shape ` +
+              `${JSON.stringify(gradient.shape)}; the variable has ${variable.dtype} and ` +
+              `${JSON.stringify(variable.shape)}`,
+          );
+        }
+        return [{ name, variable, gradient }];
+      });
       const t = this.iterations + 1;
       tf.tidy(() => {
         const scalars = rule.scalars(t, this.learningRate).map((value) => tf.scalar(value));
-        for (const [name, gradient] of named) {
-          if (!gradient) continue;
-          const variable = tf.engine().registeredVariables[name];
-          if (!variable) throw new Error(`fast ${kind}: no variable named ${name}`);
+        for (const { name, variable, gradient } of updates) {
           const slot = this.slotOf(name, variable);
           const [mirror, ...slotHandles] = slot.handles as [Tensor, ...Tensor[]];
           if (slot.synced !== variable.dataId) assign(mirror, variable);
           // Point the tfjs variable elsewhere for the update, so the mirror's buffer has no
-          // other owner and the op updates it in place rather than copying it first.
+          // other owner and the op updates it in place rather than copying it first. The
+          // mirror holds the variable's value, so reading it back restores the variable
+          // when the op fails (TensorFlow checks its inputs before it writes).
           variable.assign(gradient);
-          ops.runMany(rule.op, applyAttrs, [mirror, ...slotHandles, ...scalars, gradient], 0);
-          variable.assign(read(mirror));
-          slot.synced = variable.dataId;
+          try {
+            ops.runMany(rule.op, applyAttrs, [mirror, ...slotHandles, ...scalars, gradient], 0);
+          } finally {
+            variable.assign(read(mirror));
+            slot.synced = variable.dataId;
+          }
         }
       });
       this.incrementIterations();
+    }
+
+    /** tfjs's minimize, which also frees the gradients and the cost when the update throws. */
+    override minimize(
+      f: () => TfNode.Scalar,
+      returnCost = false,
+      varList?: TfNode.Variable[],
+    ): TfNode.Scalar | null {
+      const { value, grads } = this.computeGradients(f, varList);
+      try {
+        this.applyGradients(
+          varList ? varList.map((v) => ({ name: v.name, tensor: grads[v.name]! })) : grads,
+        );
+      } catch (error) {
+        value.dispose();
+        throw error;
+      } finally {
+        tf.dispose(Object.values(grads));
+      }
+      if (returnCost) return value;
+      value.dispose();
+      return null;
     }
 
     override dispose(): void {
@@ -227,6 +266,10 @@ export function createFastOptimizer(
     }
   }
   return new FastOptimizerImpl();
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Keras 3's Adam as one fused TensorFlow op per variable; see `createFastOptimizer`. */

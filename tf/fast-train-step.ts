@@ -10,6 +10,12 @@
  * `applyGradients`, so any tfjs optimizer works; the fused ones in fast-optimizer.ts are
  * fastest. Models outside the supported layers train through `optimizer.minimize`.
  *
+ * Both paths minimise what `model.fit` does: the cross-entropy plus the layers' regularizer
+ * losses (`kernelRegularizer`, `biasRegularizer`; their gradients come from a small tape
+ * over the regularized weights), and both apply the weights' constraints after each update
+ * as Keras does (tfjs's `fit` skips them). The tape path takes the cross-entropy on the
+ * logits too when the model ends in a softmax, as the native path does.
+ *
  * ```ts
  * import { createFastAdam } from './fast-optimizer.js';
  * import { fastTrainStep } from './fast-train-step.js';
@@ -71,9 +77,11 @@ export function fastTrainStep(
   tf: Tf,
   model: TfNode.LayersModel,
   optimizer: TfNode.Optimizer,
+  options: FastTrainStepOptions = {},
 ): TrainStep {
-  const stages = nativeStages(tf, model);
-  if (!stages) return Object.assign(tapeStep(tf, model, optimizer), { native: false });
+  const extras = penalties(tf, model);
+  const stages = options.native === false ? undefined : nativeStages(tf, model);
+  if (!stages) return Object.assign(tapeStep(tf, model, optimizer, extras), { native: false });
   const ops = nativeOps(tf);
   const T = [ops.type('T')];
   return Object.assign(
@@ -96,7 +104,7 @@ export function fastTrainStep(
         ) as [Tensor, Tensor];
         const n = xs.shape[0]!;
         const weights = exampleWeights ? tf.reshape(exampleWeights, [n]) : undefined;
-        const loss = weights ? tf.mean(tf.mul(perExample, weights)) : tf.mean(perExample);
+        let loss = weights ? tf.mean(tf.mul(perExample, weights)) : tf.mean(perExample);
         let dy: Tensor | undefined = tf.div(
           weights ? tf.mul(backprop, tf.reshape(weights, [n, 1])) : backprop,
           tf.scalar(n),
@@ -106,36 +114,143 @@ export function fastTrainStep(
         );
         for (let i = backwards.length - 1; i >= 0 && dy; i--) dy = backwards[i]!(dy);
         for (const [variable, grad] of stages.grads) grads.set(variable.name, grad());
+        if (extras.regularization) {
+          const penalty = extras.regularization();
+          loss = tf.add(loss, penalty.value);
+          for (const [name, grad] of Object.entries(penalty.grads)) {
+            const own = grads.get(name);
+            grads.set(name, own ? tf.add(own, grad) : grad);
+          }
+        }
         optimizer.applyGradients(Object.fromEntries(grads));
+        extras.constrain?.();
         return { loss: loss as TfNode.Scalar, correct: correct as TfNode.Scalar };
       }),
     { native: true },
   );
 }
 
-/** The generic path: what training/trainer.ts runs without the native step. */
-function tapeStep(tf: Tf, model: TfNode.LayersModel, optimizer: TfNode.Optimizer) {
+export interface FastTrainStepOptions {
+  /**
+   * False runs the generic `optimizer.minimize` path even for a model the native step
+   * supports (to compare the two); by default the native step is used where it can be.
+   */
+  native?: boolean;
+}
+
+/** What both paths add to the cross-entropy: regularizer losses, and constraints. */
+interface Penalties {
+  /** The summed regularizer losses and their gradients by variable name; absent when none. */
+  regularization?: () => { value: TfNode.Scalar; grads: TfNode.NamedTensorMap };
+  /** The regularizer losses as one scalar, for a loss taped as a whole; absent when none. */
+  regularizationLoss?: () => TfNode.Scalar;
+  /** Projects the constrained trainable weights back (after an update); absent when none. */
+  constrain?: () => void;
+}
+
+function penalties(tf: Tf, model: TfNode.LayersModel): Penalties {
+  const result: Penalties = {};
+  const regularized = model.layers.filter((layer) => layer.losses.length > 0);
+  if (regularized.length > 0) {
+    // Each layer's own penalties: a Sequential's calculateLosses() finds none (it asks its
+    // inner model's nodes), though its fit counts them.
+    const regularizationLoss = () =>
+      tf.tidy(
+        () => tf.addN(regularized.flatMap((layer) => layer.calculateLosses())) as TfNode.Scalar,
+      );
+    // Frozen layers' penalties count in the loss (as in model.fit) but train nothing.
+    const variables = regularized
+      .flatMap((layer) => layer.trainableWeights)
+      .map((w) => w.read() as TfNode.Variable);
+    result.regularizationLoss = regularizationLoss;
+    result.regularization = () => {
+      if (variables.length === 0) return { value: regularizationLoss(), grads: {} };
+      return tf.variableGrads(regularizationLoss, variables);
+    };
+  }
+  const constrained = model.trainableWeights.filter((w) => w.constraint != null);
+  if (constrained.length > 0) {
+    result.constrain = () =>
+      tf.tidy(() => {
+        for (const w of constrained) {
+          const variable = w.read() as TfNode.Variable;
+          variable.assign(w.constraint.apply(variable));
+        }
+      });
+  }
+  return result;
+}
+
+/**
+ * The logits of a model that ends in a softmax (a softmax Dense on rank-2 features, or a
+ * softmax Activation layer), sharing its layers; undefined for any other model.
+ */
+function logitsFunction(tf: Tf, model: TfNode.LayersModel): ((xs: Tensor) => Tensor) | undefined {
+  const last = model.layers.at(-1);
+  if (!last || last.inboundNodes.length !== 1 || model.inputs.length !== 1) return undefined;
+  const config = last.getConfig();
+  const className = last.getClassName();
+  if (config.activation !== 'softmax' || (className !== 'Dense' && className !== 'Activation')) {
+    return undefined;
+  }
+  let body: TfNode.LayersModel;
+  try {
+    // Shares the layers (and so the weights); never disposed, as that would free them.
+    body = tf.model({ inputs: model.inputs, outputs: last.input as TfNode.SymbolicTensor });
+  } catch {
+    return undefined;
+  }
+  if (className === 'Activation') {
+    return (xs) => body.apply(xs, { training: true }) as Tensor;
+  }
+  if (body.outputs[0]!.shape.length !== 2) return undefined;
+  const [kernel, bias] = last.weights;
+  if (!kernel || (config.useBias !== false && !bias)) return undefined;
+  return (xs) => {
+    const features = body.apply(xs, { training: true }) as Tensor;
+    const z = tf.matMul(features as TfNode.Tensor2D, kernel.read() as TfNode.Tensor2D);
+    return config.useBias === false ? z : tf.add(z, bias!.read());
+  };
+}
+
+/**
+ * The generic path: `optimizer.minimize` over the model's forward pass. The cross-entropy is
+ * taken on the logits (log-softmax) when the model ends in a softmax, as the native step's
+ * is; on clipped probabilities otherwise, as Keras's is.
+ */
+function tapeStep(
+  tf: Tf,
+  model: TfNode.LayersModel,
+  optimizer: TfNode.Optimizer,
+  extras: Penalties,
+) {
+  const logits = logitsFunction(tf, model);
   return (xs: Tensor, ys: Tensor, exampleWeights?: Tensor): TrainStepResult => {
     let correct: TfNode.Scalar | undefined;
     const variables = model.trainableWeights.map((w) => w.read() as TfNode.Variable);
+    const labels = ys.dtype === 'float32' ? ys : tf.cast(ys, 'float32');
     const loss = optimizer.minimize(
       () => {
-        const probs = model.apply(xs, { training: true }) as Tensor;
+        // argmax of the logits is argmax of the probabilities.
+        const out = logits ? logits(xs) : (model.apply(xs, { training: true }) as Tensor);
         correct = tf.keep(
           tf.sum<TfNode.Scalar>(
-            tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(ys, -1)), 'float32'),
+            tf.cast(tf.equal(tf.argMax(out, -1), tf.argMax(labels, -1)), 'float32'),
           ),
         );
-        const clipped = tf.clipByValue(probs, 1e-7, 1 - 1e-7);
-        const perExample = tf.neg(tf.sum(tf.mul(ys, tf.log(clipped)), -1));
+        const logProbs = logits ? tf.logSoftmax(out) : tf.log(tf.clipByValue(out, 1e-7, 1 - 1e-7));
+        const perExample = tf.neg(tf.sum(tf.mul(labels, logProbs), -1));
         const weighted = exampleWeights
           ? tf.mul(perExample, tf.reshape(exampleWeights, [-1]))
           : perExample;
-        return tf.mean(weighted) as TfNode.Scalar;
+        const data = tf.mean(weighted) as TfNode.Scalar;
+        return extras.regularizationLoss ? tf.add(data, extras.regularizationLoss()) : data;
       },
       true,
       variables,
     );
+    if (labels !== ys) labels.dispose();
+    extras.constrain?.();
     return { loss: loss as TfNode.Scalar, correct: correct! };
   };
 }

@@ -1,3 +1,4 @@
+import util from 'node:util';
 import { MenagerieError } from '../core/errors.js';
 
 /** The tfjs-node module as `loadTensorflow` returns it; use this type, not `typeof import * as tf`. */
@@ -17,6 +18,7 @@ let loaded: Promise<Tf> | undefined;
 export function loadTensorflow(): Promise<Tf> {
   loaded ??= (async () => {
     process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+    restoreRemovedUtil();
     let tf: Tf;
     try {
       tf = await import('@tensorflow/tfjs-node');
@@ -43,4 +45,16 @@ export async function tensorflowVersion(): Promise<string> {
   const tf = await loadTensorflow();
   const backend = tf.backend() as unknown as { binding: { TF_Version: string } };
   return backend.binding.TF_Version;
+}
+
+/**
+ * tfjs-node 4.22 calls `util.isNullOrUndefined` (removed in Node 23) and `util.isArray`
+ * (deprecated, next to go) on every op with a list of outputs; put back the originals'
+ * one-line definitions where this Node lacks them. scripts/setup.mjs does the same before its
+ * probe. Drop this when tfjs-node stops calling them.
+ */
+function restoreRemovedUtil(): void {
+  const legacy = util as unknown as Record<string, unknown>;
+  legacy.isNullOrUndefined ??= (value: unknown) => value === null || value === undefined;
+  legacy.isArray ??= Array.isArray;
 }

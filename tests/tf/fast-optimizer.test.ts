@@ -74,4 +74,50 @@ describe('createFastOptimizer', () => {
     expect(tf.memory().numTensors).toBe(before);
     w.dispose();
   });
+
+  it('refuses gradients that do not fit their variables before writing any of them', () => {
+    const a = tf.variable(tf.tensor1d([1, 2, 3]));
+    const b = tf.variable(tf.tensor2d([[1, 2]]));
+    const optimizer = createFastOptimizer(tf, 'adam', { learningRate: 0.1 });
+    const good = tf.ones([3]);
+    for (const [bad, message] of [
+      [tf.ones([2, 1]), /gradient of .* shape \[2,1\]; the variable has float32 and \[1,2\]/],
+      [tf.ones([1, 2], 'int32'), /dtype int32 .*the variable has float32/],
+    ] as const) {
+      // a first: a per-variable loop would have updated it before reaching b.
+      expect(() => optimizer.applyGradients({ [a.name]: good, [b.name]: bad })).toThrow(message);
+      bad.dispose();
+    }
+    expect(() => optimizer.applyGradients({ nope: good })).toThrow(/no variable named nope/);
+    expect(Array.from(a.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(b.dataSync())).toEqual([1, 2]);
+    expect(optimizer.iterations).toBe(0);
+    optimizer.applyGradients({ [a.name]: good });
+    expect(a.dataSync()[0]).toBeCloseTo(0.9, 5);
+    tf.dispose([a, b, good]);
+    optimizer.dispose();
+  });
+
+  it('leaves the weights as they were when the fused update itself fails', async () => {
+    const w = tf.variable(tf.tensor1d([1, -2, 3]));
+    const optimizer = createFastOptimizer(tf, 'adam', { learningRate: 0.1 });
+    const loss = () => w.square().sum() as TfNode.Scalar;
+    optimizer.minimize(loss);
+    const before = Array.from(w.dataSync());
+    // Slots restored from another model's optimizer: TensorFlow's Adam refuses m and v of
+    // another shape than the variable, after the step has started.
+    const m = tf.zeros([4]);
+    const v = tf.zeros([4]);
+    await optimizer.setWeights([
+      { name: 'iter', tensor: tf.scalar(1) },
+      { name: `${w.name}/m`, tensor: m },
+      { name: `${w.name}/v`, tensor: v },
+    ]);
+    const tensors = tf.memory().numTensors;
+    expect(() => optimizer.minimize(loss)).toThrow();
+    expect(Array.from(w.dataSync())).toEqual(before);
+    expect(tf.memory().numTensors).toBe(tensors);
+    tf.dispose([w, m, v]);
+    optimizer.dispose();
+  });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../../tf/tensorflow.js';
 import { fastTrainStep } from '../../tf/fast-train-step.js';
+import { createFastOptimizer } from '../../tf/fast-optimizer.js';
 
 const tf = await loadTensorflow();
 
@@ -24,7 +25,18 @@ class Capture extends tf.Optimizer {
   }
 }
 
-function smallCnn(dropout: number, extra: TfNode.layers.Layer[] = []): TfNode.Sequential {
+/** What the dense layers carry besides their weights. */
+interface DenseExtras {
+  kernelRegularizer?: ReturnType<typeof tf.regularizers.l2>;
+  biasRegularizer?: ReturnType<typeof tf.regularizers.l2>;
+  kernelConstraint?: ReturnType<typeof tf.constraints.nonNeg>;
+}
+
+function smallCnn(
+  dropout: number,
+  extra: TfNode.layers.Layer[] = [],
+  dense: DenseExtras = {},
+): TfNode.Sequential {
   const seed = (s: number) => ({
     kernelInitializer: tf.initializers.glorotUniform({ seed: s }),
     biasInitializer: tf.initializers.randomNormal({ seed: s + 10, stddev: 0.1 }),
@@ -45,9 +57,9 @@ function smallCnn(dropout: number, extra: TfNode.layers.Layer[] = []): TfNode.Se
   model.add(tf.layers.activation({ activation: 'relu' }));
   for (const layer of extra) model.add(layer);
   model.add(tf.layers.flatten());
-  model.add(tf.layers.dense({ units: 8, activation: 'relu', ...seed(3) }));
+  model.add(tf.layers.dense({ units: 8, activation: 'relu', ...seed(3), ...dense }));
   model.add(tf.layers.dropout({ rate: dropout }));
-  model.add(tf.layers.dense({ units: 3, activation: 'softmax', ...seed(4) }));
+  model.add(tf.layers.dense({ units: 3, activation: 'softmax', ...seed(4), ...dense }));
   return model;
 }
 
@@ -176,5 +188,116 @@ describe('fastTrainStep', () => {
     expect(correct.dataSync()[0]).toBe(expected);
     tf.dispose([loss, correct]);
     model.dispose();
+  });
+});
+
+describe('fastTrainStep against model.fit', () => {
+  const STEPS = 8;
+  const LR = 0.05;
+
+  /** `STEPS` losses of `model.fit` (SGD, the whole batch each epoch): the reference. */
+  async function fitLosses(model: TfNode.LayersModel): Promise<number[]> {
+    const optimizer = tf.train.sgd(LR);
+    model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+    const history = await model.fit(xs, ys, {
+      epochs: STEPS,
+      batchSize: LABELS.length,
+      shuffle: false,
+      verbose: 0,
+    });
+    optimizer.dispose();
+    return history.history.loss as number[];
+  }
+
+  /** `STEPS` losses of fastTrainStep with the fused SGD; each is the loss before its update. */
+  function stepLosses(model: TfNode.LayersModel, native: boolean): number[] {
+    const optimizer = createFastOptimizer(tf, 'sgd', { learningRate: LR });
+    const step = fastTrainStep(tf, model, optimizer, { native });
+    expect(step.native).toBe(native);
+    const losses: number[] = [];
+    for (let i = 0; i < STEPS; i++) {
+      const { loss, correct } = step(xs, ys);
+      losses.push(loss.dataSync()[0]!);
+      tf.dispose([loss, correct]);
+    }
+    optimizer.dispose();
+    return losses;
+  }
+
+  it.each([
+    ['no regularizer', {}],
+    [
+      'an L2 regularizer on the dense kernels',
+      { kernelRegularizer: tf.regularizers.l2({ l2: 0.5 }) },
+    ],
+    [
+      'L1L2 on the dense kernels and L2 on their biases',
+      {
+        kernelRegularizer: tf.regularizers.l1l2({ l1: 0.01, l2: 0.2 }),
+        biasRegularizer: tf.regularizers.l2({ l2: 1 }),
+      },
+    ],
+  ] as const)(
+    'the native and the tape path follow model.fit’s loss trajectory: %s',
+    async (_name, dense: DenseExtras) => {
+      const before = tf.memory().numTensors;
+      const reference = smallCnn(0, [], dense);
+      const expected = await fitLosses(reference);
+      reference.dispose();
+      for (const native of [true, false]) {
+        const model = smallCnn(0, [], dense);
+        const actual = stepLosses(model, native);
+        model.dispose();
+        actual.forEach((loss, i) =>
+          expect(loss, `${native} step ${i}`).toBeCloseTo(expected[i]!, 3),
+        );
+      }
+      expect(expected.at(-1)).toBeLessThan(expected[0]!);
+      if (dense.kernelRegularizer) {
+        // The penalty is a large part of the loss: the trajectory without it is another one.
+        const plain = smallCnn(0);
+        const unregularized = stepLosses(plain, true);
+        plain.dispose();
+        expect(expected[0]! - unregularized[0]!).toBeGreaterThan(0.1);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
+
+  it('the tape path takes the loss on the logits, as the native path does, also when saturated', () => {
+    // Logits this large put some labels' probabilities under 1e-7, where a clipped
+    // probability's loss is flat (16.1, no gradient) and the logits' keeps growing.
+    const saturated = () => {
+      const model = smallCnn(0);
+      const last = model.layers.at(-1)!;
+      last.setWeights(last.getWeights().map((w) => tf.mul(w, 40)));
+      return model;
+    };
+    const [native, tape] = [true, false].map((native) => {
+      const model = saturated();
+      const losses = stepLosses(model, native);
+      model.dispose();
+      return losses;
+    });
+    expect(native![0]).toBeGreaterThan(20);
+    tape!.forEach((loss, i) =>
+      expect(Math.abs(loss - native![i]!)).toBeLessThan(1e-4 * native![i]! + 1e-3),
+    );
+  });
+
+  it('applies constraints after each update on both paths, alike', () => {
+    const trained = [true, false].map((native) => {
+      const model = smallCnn(0, [], { kernelConstraint: tf.constraints.nonNeg() });
+      const losses = stepLosses(model, native);
+      const kernels = [model.layers.at(-3)!, model.layers.at(-1)!].map((layer) =>
+        Array.from(layer.getWeights()[0]!.dataSync()),
+      );
+      model.dispose();
+      return { losses, kernels };
+    });
+    for (const { kernels } of trained) {
+      for (const kernel of kernels) expect(Math.min(...kernel)).toBeGreaterThanOrEqual(0);
+    }
+    trained[1]!.losses.forEach((loss, i) => expect(loss).toBeCloseTo(trained[0]!.losses[i]!, 4));
   });
 });

@@ -329,4 +329,47 @@ describe('trainModel', () => {
       }),
     ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
+
+  it.each([
+    [
+      'a wrong number of output units',
+      { units: 5 },
+      /should end in one softmax of 3 units.*\[null,5\]/,
+    ],
+    ['no embedding layer', { embedding: 'missing' }, /has no embedding layer 'missing'/],
+  ] as const)(
+    'refuses a plugin whose model has %s with PLUGIN_INVALID and frees the model once',
+    async (_name, wrong: { units?: number; embedding?: string }, message) => {
+      const before = tf.memory().numTensors;
+      const plugin: ModelPlugin = definePlugin({
+        ...tinyPlugin,
+        name: 'test:misshapen',
+        build: (hp, context) => {
+          const model = tinyPlugin.build(hp, {
+            ...context,
+            labels: wrong.units
+              ? Array.from({ length: wrong.units }, (_, i) => `c${i}`)
+              : context.labels,
+          });
+          return model;
+        },
+        embeddingLayer: wrong.embedding ?? 'embedding',
+      });
+      const { train, val } = data();
+      const failure = await trainModel({
+        plugin,
+        hp: {},
+        train,
+        val,
+        epochs: 1,
+        seed: 1,
+        outputDir: outputDir(),
+      }).catch((error: unknown) => error);
+      expect(failure).toMatchObject({
+        code: 'PLUGIN_INVALID',
+        message: expect.stringMatching(message),
+      });
+      expect(tf.memory().numTensors).toBe(before);
+    },
+  );
 });
