@@ -341,7 +341,9 @@ describe('evaluating a transfer model', () => {
     // What serving answers for the same files, through the same loader.
     const served = await loadServedModel(version, ws);
     try {
-      expect(served.backbone?.name, 'the artifact is a head fed by a backbone').toBe(`${backboneDir}#last-4d-layer`);
+      expect(served.backbone?.name, 'the artifact is a head fed by a backbone').toBe(
+        `${backboneDir}#last-4d-layer`,
+      );
       // Trained on the catalogue, its labels are in name order: blue, green, red.
       expect(served.labels).toEqual(['blue', 'green', 'red']);
       const confusion = served.labels.map(() => served.labels.map(() => 0));

@@ -13,6 +13,7 @@ export function similarBadge(similar: { method: Method; space: Space }): string 
 export function similarTitle(space: Space): string {
   if (space === 'FEATURES')
     return 'Nearest in the pretrained MobileNetV2 feature space: the same whichever model is champion';
-  if (space === 'MODEL_VERSION') return 'Nearest in the serving model version’s own embedding space';
+  if (space === 'MODEL_VERSION')
+    return 'Nearest in the serving model version’s own embedding space';
   return 'No embedding space is ready: images of the predicted label, picked at random';
 }
