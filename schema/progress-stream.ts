@@ -1,3 +1,5 @@
+import type { JobRunner } from '../jobs/job-runner.js';
+
 /**
  * A subscription's stream of a job's progress: first `snapshot` (the job as it stands),
  * then every update from `updates` that `concerns` the job, ending after the update that
@@ -58,4 +60,14 @@ export function progressStream<T>(
     },
   };
   return iterator;
+}
+
+/**
+ * Whether a job that the database says has ended still holds its slot in this server's job
+ * runner (its process is exiting). Its snapshot is then not final: the runner's own final
+ * update, sent once the slot is free, ends the stream, so a client told "finished" can start
+ * the next job at once.
+ */
+export function stillExiting(jobs: Pick<JobRunner, 'running'>, id: string): boolean {
+  return jobs.running().some((job) => job.id === id);
 }

@@ -1,7 +1,7 @@
 import type { RunProgressUpdate } from '../jobs/run-progress.js';
 import { latestMetrics } from '../tracking/run-details.js';
 import type { MenagerieServices } from './context.js';
-import { progressStream } from './progress-stream.js';
+import { progressStream, stillExiting } from './progress-stream.js';
 
 /**
  * The `runProgress(runId)` stream: first the run as it stands (status, latest metrics),
@@ -9,7 +9,7 @@ import { progressStream } from './progress-stream.js';
  * already ended gives its one snapshot. Throws RUN_NOT_FOUND for an unknown id.
  */
 export async function runProgressStream(
-  services: Pick<MenagerieServices, 'events' | 'tracking' | 'database'>,
+  services: Pick<MenagerieServices, 'events' | 'tracking' | 'database' | 'jobs'>,
   runId: string,
 ): Promise<AsyncIterableIterator<RunProgressUpdate>> {
   // Subscribe before reading the snapshot, so no update falls between the two.
@@ -27,7 +27,7 @@ export async function runProgressStream(
       batches: null,
       metrics: await latestMetrics(services.database.db, run.id),
       message: null,
-      final: run.status !== 'RUNNING',
+      final: run.status !== 'RUNNING' && !stillExiting(services.jobs, run.id),
     };
   } catch (error) {
     await updates.return?.();

@@ -28,7 +28,7 @@ import {
 } from '../evaluation.js';
 import { Image, toImage } from '../image.js';
 import { ModelVersion } from '../model-version.js';
-import { progressStream } from '../progress-stream.js';
+import { progressStream, stillExiting } from '../progress-stream.js';
 import { evaluationErrorThumbnailUrl } from '../resource-urls.js';
 
 @Resolver(() => ModelEvaluation)
@@ -133,7 +133,7 @@ export class ModelVersionEvaluationResolver {
  * the final one. Throws EVALUATION_NOT_FOUND for an unknown id.
  */
 async function evaluationProgressStream(
-  services: Pick<MenagerieServices, 'events' | 'evaluations'>,
+  services: Pick<MenagerieServices, 'events' | 'evaluations' | 'jobs'>,
   id: string,
 ): Promise<AsyncIterableIterator<EvaluationProgressUpdate>> {
   // Subscribe before reading the snapshot, so no update falls between the two.
@@ -141,6 +141,7 @@ async function evaluationProgressStream(
   let snapshot: EvaluationProgressUpdate;
   try {
     snapshot = evaluationSnapshot(await services.evaluations.get(id));
+    if (snapshot.final && stillExiting(services.jobs, id)) snapshot = { ...snapshot, final: false };
   } catch (error) {
     await updates.return?.();
     throw error;
