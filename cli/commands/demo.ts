@@ -33,6 +33,11 @@ export function registerDemo(program: Command): void {
       parsePositiveInt,
       20,
     )
+    .option(
+      '--photos <folder>',
+      'labelled photos (`<label>/*` or `<split>/<label>/*`) to use instead of the drawn faces; ' +
+        'recorded where they are, not copied (use a data dir of their own)',
+    )
     .option('--port <n>', 'port to serve on', '4000')
     .option('--no-serve', 'stop after the champion is promoted')
     .action(async (opts: DemoOptions, command: Command) => {
@@ -69,6 +74,7 @@ export function registerDemo(program: Command): void {
 }
 
 interface DemoOptions {
+  photos?: string;
   perClass: number;
   seed: string;
   epochs: number;
@@ -77,6 +83,22 @@ interface DemoOptions {
 }
 
 async function prepareData(workspace: Workspace, opts: DemoOptions): Promise<void> {
+  if (opts.photos !== undefined) {
+    // Real photos: the same loop on them, so the champion answers for real animals.
+    const source = path.resolve(opts.photos);
+    const progress = createProgress('ingest');
+    const report = await ingestImages(workspace, {
+      source,
+      reference: true,
+      onProgress: (p) => progress.update(p.done, p.total),
+    });
+    progress.finish();
+    console.error(
+      `demo photos: ${report.added} added from ${source}, ${report.unchanged} already there, ${report.rejected.length} rejected`,
+    );
+    console.error(formatCounts(report.counts));
+    return;
+  }
   const dir = path.join(workspace.dataDir, 'demo-data');
   const drawn = createProgress('demo-data');
   const written = await writeDemoDataset({
