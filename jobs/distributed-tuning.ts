@@ -11,6 +11,7 @@ import { bestTrial, type TuningTrial } from '../training/tuning-loop.js';
 import type { TrainingObserver } from '../training/training-observer.js';
 import { MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
 import { runTrackedTraining, type JobContext } from './tracked-training.js';
+import type { TrackedTuningOptions } from './tracked-tuning.js';
 
 /** What every trial of a distributed search needs; stored with the search. JSON-safe. */
 export interface SearchConfig {
@@ -50,22 +51,11 @@ interface SearchState {
   consecutiveFailures: number;
 }
 
-export interface DistributedTuningOptions {
-  plugin: string;
-  tuner: string;
-  objective?: string;
-  direction?: 'min' | 'max';
-  maxTrials?: number;
-  epochs?: number;
-  executionsPerTrial?: number;
-  maxConsecutiveFailedTrials?: number;
-  fixed?: Record<string, HpValue>;
-  tunerOptions?: Record<string, unknown>;
-  seed?: number;
-  experiment?: string;
-  runName?: string;
-  batchSize?: number;
-  limitPerLabel?: number;
+/** A search's settings, as `runTrackedTuning` takes them (no signal or callbacks: trials run elsewhere). */
+export interface DistributedTuningOptions extends Omit<
+  TrackedTuningOptions,
+  'signal' | 'onRun' | 'onTrialStart' | 'onTrialEnd' | 'observer' | 'resume'
+> {
   /** Trials in flight at most (the workers that can work on this search at once). */
   parallelism: number;
   /** Continue this distributed tuning run: trials not finished are queued again. */

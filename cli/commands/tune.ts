@@ -4,6 +4,7 @@ import {
   runDistributedTrial,
   searchProgress,
   startDistributedTuning,
+  type DistributedTuningOptions,
 } from '../../jobs/distributed-tuning.js';
 import { enqueueTrials, openJobsQueue, queueConfigFromEnv } from '../../jobs/job-queue.js';
 import { runTrackedTuning } from '../../jobs/tracked-tuning.js';
@@ -53,20 +54,8 @@ export function registerTune(program: Command): void {
       let tuningRunId: string | undefined;
       let trialRunId: string | undefined;
       try {
-        const hyperband = /hyperband$/.test(opts.tuner);
         const { runId, outcome } = await runTrackedTuning(jobContext(workspace), {
-          plugin: opts.plugin,
-          tuner: opts.tuner,
-          objective: opts.objective,
-          ...(opts.maxTrials !== undefined && { maxTrials: opts.maxTrials }),
-          epochs: opts.epochs,
-          executionsPerTrial: opts.executions,
-          maxConsecutiveFailedTrials: opts.maxFailures,
-          fixed: parseHp(opts.fix),
-          tunerOptions: hyperband ? { maxEpochs: opts.epochs, factor: opts.factor } : {},
-          batchSize: opts.batchSize,
-          seed: opts.seed,
-          experiment: opts.experiment,
+          ...searchSettings(opts),
           signal: controller.signal,
           observer:
             progress?.observer(
@@ -74,9 +63,6 @@ export function registerTune(program: Command): void {
               () => trialRunId,
               () => tuningRunId,
             ) ?? epochProgress(opts.epochs, '  '),
-          ...(opts.direction && { direction: opts.direction }),
-          ...(opts.runName !== undefined && { runName: opts.runName }),
-          ...(opts.limitPerLabel !== undefined && { limitPerLabel: opts.limitPerLabel }),
           ...(opts.resume !== undefined && { resume: opts.resume }),
           onRun: (id) => {
             tuningRunId = id;
@@ -159,24 +145,9 @@ async function tuneDistributed(opts: TuneOptions, command: Command): Promise<voi
   const workspace = await openWorkspace(command.optsWithGlobals());
   const queue = openJobsQueue(queueConfig);
   try {
-    const hyperband = /hyperband$/.test(opts.tuner);
     const { runId, queued } = await startDistributedTuning(jobContext(workspace), {
-      plugin: opts.plugin,
-      tuner: opts.tuner,
-      objective: opts.objective,
-      ...(opts.maxTrials !== undefined && { maxTrials: opts.maxTrials }),
-      epochs: opts.epochs,
-      executionsPerTrial: opts.executions,
-      maxConsecutiveFailedTrials: opts.maxFailures,
-      fixed: parseHp(opts.fix),
-      tunerOptions: hyperband ? { maxEpochs: opts.epochs, factor: opts.factor } : {},
-      batchSize: opts.batchSize,
-      seed: opts.seed,
-      experiment: opts.experiment,
+      ...searchSettings(opts),
       parallelism: opts.distributed!,
-      ...(opts.direction && { direction: opts.direction }),
-      ...(opts.runName !== undefined && { runName: opts.runName }),
-      ...(opts.limitPerLabel !== undefined && { limitPerLabel: opts.limitPerLabel }),
       ...(opts.resume !== undefined && { resume: opts.resume }),
     });
     await enqueueTrials(queue, runId, queued);
@@ -295,6 +266,28 @@ interface TuneOptions {
   progressJson?: boolean;
   distributed?: number;
   wait?: boolean;
+}
+
+/** The search's settings from the command line, the same for a local or a distributed search. */
+function searchSettings(opts: TuneOptions): Omit<DistributedTuningOptions, 'parallelism'> {
+  const hyperband = /hyperband$/.test(opts.tuner);
+  return {
+    plugin: opts.plugin,
+    tuner: opts.tuner,
+    objective: opts.objective,
+    ...(opts.maxTrials !== undefined && { maxTrials: opts.maxTrials }),
+    epochs: opts.epochs,
+    executionsPerTrial: opts.executions,
+    maxConsecutiveFailedTrials: opts.maxFailures,
+    fixed: parseHp(opts.fix),
+    tunerOptions: hyperband ? { maxEpochs: opts.epochs, factor: opts.factor } : {},
+    batchSize: opts.batchSize,
+    seed: opts.seed,
+    experiment: opts.experiment,
+    ...(opts.direction && { direction: opts.direction }),
+    ...(opts.runName !== undefined && { runName: opts.runName }),
+    ...(opts.limitPerLabel !== undefined && { limitPerLabel: opts.limitPerLabel }),
+  };
 }
 
 function parseDirection(value: string): 'min' | 'max' {
