@@ -207,25 +207,7 @@ export function createJobRunner(options: {
         `${jobs.size} job(s) running (${busy}); this server runs at most ${maxJobs} at once`,
       );
     }
-    const child = spawn(
-      process.execPath,
-      [
-        options.cli ?? DEFAULT_CLI,
-        '--data-dir',
-        options.dataDir,
-        ...(options.configFile ? ['--config', options.configFile] : []),
-        COMMANDS[kind],
-        ...args,
-        '--progress-json',
-      ],
-      {
-        // Its own process group: a Ctrl-C meant for the server reaches the child only
-        // through the server, once, so the run still ends cleanly KILLED.
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
-      },
-    );
+    const child = spawnJobChild(options, kind, args);
     let exit: (v: void) => void = () => {};
     const job: Job = {
       child,
@@ -395,6 +377,41 @@ export const jobArgs = {
 };
 
 /** The CLI command of each kind. */
+/**
+ * A job's child process: `menagerie <command> … --progress-json` on this Node, in its own
+ * process group (a Ctrl-C meant for the server reaches the child only through the server,
+ * once, so the run still ends cleanly KILLED), its progress lines on stdout.
+ */
+export function spawnJobChild(
+  options: { cli?: string; dataDir: string; configFile?: string },
+  kind: keyof typeof COMMANDS,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      options.cli ?? DEFAULT_CLI,
+      '--data-dir',
+      options.dataDir,
+      ...(options.configFile ? ['--config', options.configFile] : []),
+      COMMANDS[kind],
+      ...args,
+      // Ingest answers with its report (`--json`) rather than progress lines.
+      ...(kind === 'ingest' ? [] : ['--progress-json']),
+    ],
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
+        ...env,
+      },
+    },
+  );
+}
+
 export const COMMANDS: Record<JobKind | 'trial' | 'ingest', string> = {
   trial: 'tune-trial',
   ingest: 'ingest',

@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import type { ModelEvaluations } from '../registry/model-evaluations.js';
 import type { IngestReport } from '../data/ingest/ingest.js';
@@ -18,11 +17,9 @@ import {
   type QueuedJob,
   type QueueProgress,
 } from './job-queue.js';
-import { COMMANDS } from './job-runner.js';
+import { spawnJobChild } from './job-runner.js';
 import { parseJobEvent, toProgressUpdate } from './run-progress.js';
 import type { JobContext } from './tracked-training.js';
-
-const DEFAULT_CLI = fileURLToPath(new URL('../bin/menagerie.js', import.meta.url));
 
 export interface QueueWorkerOptions {
   queue: QueueConfig;
@@ -105,28 +102,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       // In order, and never failing the job: progress is best effort.
       progress = progress.then(() => job.updateProgress(p)).catch(() => {});
     };
-    const child = spawn(
-      globalThis.process.execPath,
-      [
-        options.cli ?? DEFAULT_CLI,
-        '--data-dir',
-        options.dataDir,
-        ...(options.configFile ? ['--config', options.configFile] : []),
-        COMMANDS[kind],
-        ...args,
-        '--progress-json',
-      ],
-      {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          ...globalThis.process.env,
-          TF_CPP_MIN_LOG_LEVEL: globalThis.process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
-          ...options.env,
-          MENAGERIE_EXIT_WITH_PARENT: '1',
-        },
-      },
-    );
+    const child = spawnJobChild(options, kind, args, {
+      ...options.env,
+      MENAGERIE_EXIT_WITH_PARENT: '1',
+    });
     const r: Running = { job, child, id: null, trials: new Set(), cancelled: false };
     running.add(r);
     log(`job ${job.id} (${kind}) started: pid ${child.pid}`);
@@ -225,22 +204,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
 
   /** `menagerie ingest <folder> --json` in a child; the job's value is its one-line summary. */
   async function ingest(job: Job<QueuedJob>): Promise<string> {
-    const child = spawn(
-      globalThis.process.execPath,
-      [
-        options.cli ?? DEFAULT_CLI,
-        '--data-dir',
-        options.dataDir,
-        ...(options.configFile ? ['--config', options.configFile] : []),
-        COMMANDS.ingest,
-        ...job.data.args,
-      ],
-      {
-        detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...globalThis.process.env, ...options.env, MENAGERIE_EXIT_WITH_PARENT: '1' },
-      },
-    );
+    const child = spawnJobChild(options, 'ingest', job.data.args, {
+      ...options.env,
+      MENAGERIE_EXIT_WITH_PARENT: '1',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
