@@ -13,7 +13,7 @@ import { loadConfig } from '../plugins/plugin-config.js';
 import { createPluginRegistry } from '../plugin-api/plugin-registry.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import { createBackboneLoader } from '../training/backbone-loader.js';
-import { loadServedModel, type ServedModel } from './served-model.js';
+import { concatFloats, loadServedModel, type ServedModel } from './served-model.js';
 import type { ThreadReply, ThreadRequest, WorkerLoaderConfig } from './model-worker.js';
 
 const port = parentPort!;
@@ -70,9 +70,9 @@ async function handle(request: ThreadRequest): Promise<void> {
           pixels.subarray(i * each, (i + 1) * each),
         );
         const out = model.forward(images);
-        const probabilities = concat(out.probabilities);
-        const embeddings = concat(out.embeddings);
-        const features = out.features && concat(out.features);
+        const probabilities = concatFloats(out.probabilities);
+        const embeddings = concatFloats(out.embeddings);
+        const features = out.features && concatFloats(out.features);
         reply(
           {
             kind: 'forwarded',
@@ -103,16 +103,6 @@ async function handle(request: ThreadRequest): Promise<void> {
       return;
     }
   }
-}
-
-function concat(rows: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
-  let at = 0;
-  for (const row of rows) {
-    out.set(row, at);
-    at += row.length;
-  }
-  return out;
 }
 
 let queue = Promise.resolve();

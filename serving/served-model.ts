@@ -223,7 +223,8 @@ function describeSource(source: BackboneSource): string {
     : source.location;
 }
 
-function concatFloats(rows: readonly Float32Array[]): Float32Array {
+/** Rows of floats end to end, in one array. */
+export function concatFloats(rows: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
   let at = 0;
   for (const row of rows) {
