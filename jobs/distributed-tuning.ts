@@ -1,5 +1,4 @@
 import os from 'node:os';
-import path from 'node:path';
 import { PostgresAdapter, type Kysely, type Transaction } from 'kysely';
 import { MenagerieError } from '../core/errors.js';
 import type { Database } from '../data/tables.js';
@@ -9,9 +8,8 @@ import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import { configKey } from '../plugin-api/search-space.js';
 import { bestTrial, type TuningTrial } from '../training/tuning-loop.js';
 import type { TrainingObserver } from '../training/training-observer.js';
-import { MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
 import { runTrackedTraining, type JobContext } from './tracked-training.js';
-import type { TrackedTuningOptions } from './tracked-tuning.js';
+import { trialTrainingOptions, type TrackedTuningOptions } from './tracked-tuning.js';
 
 /** What every trial of a distributed search needs; stored with the search. JSON-safe. */
 export interface SearchConfig {
@@ -88,7 +86,6 @@ export interface SearchProgress {
   status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
 }
 
-const TRIAL_TAG = 'menagerie.trial_id';
 /** Tags the tuning run of a distributed search, with its parallelism. */
 export const DISTRIBUTED_TAG = 'menagerie.distributed';
 
@@ -395,32 +392,23 @@ export async function runDistributedTrial(
   let failure: string | undefined;
   try {
     const warmFrom = trial.warmStartFrom ? claimed.trialRuns[trial.warmStartFrom] : undefined;
-    const warmStartDir = warmFrom
-      ? path.join(await tracking.artifactPath(warmFrom), MODEL_ARTIFACT_PATH)
-      : undefined;
     for (let execution = 0; execution < config.executionsPerTrial; execution++) {
       try {
         const { result } = await runTrackedTraining(context, {
-          plugin: config.plugin,
-          hp: { ...config.fixed, ...trial.values },
-          epochs: trial.epochs ?? config.epochs,
-          seed: config.seed + execution,
-          parentRunId: runId,
-          runName: `${trial.trialId}${execution > 0 ? `-${execution}` : ''}`,
-          tags: {
-            [TRIAL_TAG]: trial.trialId,
-            'menagerie.worker': `${os.hostname()}:${process.pid}`,
-            ...(warmFrom && { 'menagerie.warm_start_run': warmFrom }),
-          },
-          earlyStopping: false,
-          ...(config.experiment !== undefined && { experiment: config.experiment }),
-          ...(warmStartDir &&
-            trial.initialEpoch !== undefined && {
-              warmStartDir,
-              initialEpoch: trial.initialEpoch,
-            }),
-          ...(config.batchSize !== undefined && { batchSize: config.batchSize }),
-          ...(config.limitPerLabel !== undefined && { limitPerLabel: config.limitPerLabel }),
+          ...(await trialTrainingOptions(tracking, {
+            plugin: config.plugin,
+            fixed: config.fixed,
+            trial,
+            epochs: config.epochs,
+            seed: config.seed,
+            execution,
+            searchRunId: runId,
+            warmFrom,
+            experiment: config.experiment,
+            batchSize: config.batchSize,
+            limitPerLabel: config.limitPerLabel,
+            tags: { 'menagerie.worker': `${os.hostname()}:${process.pid}` },
+          })),
           ...(hooks.signal && { signal: hooks.signal }),
           ...(observer && { observer }),
           onRun: (id) => {

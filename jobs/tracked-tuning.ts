@@ -10,7 +10,11 @@ import {
 } from '../training/tuning-loop.js';
 import type { TrainingObserver } from '../training/training-observer.js';
 import { MODEL_ARTIFACT_PATH } from '../tracking/run-evaluation.js';
-import { runTrackedTraining, type JobContext } from './tracked-training.js';
+import {
+  runTrackedTraining,
+  type JobContext,
+  type TrackedTrainingOptions,
+} from './tracked-training.js';
 
 export interface TrackedTuningOptions {
   /** Model plugin whose space is searched, e.g. `menagerie:cnn`. */
@@ -48,6 +52,62 @@ export interface TrackedTuningOptions {
 
 const STATE_FILE = 'tuning-state.json';
 const TRIAL_TAG = 'menagerie.trial_id';
+
+/**
+ * What training one execution of a trial takes, the same for a local and a distributed
+ * search: a child run of the search named after the trial, its values over the fixed ones,
+ * no early stopping (it would blur Hyperband's budgets), warm-started from `warmFrom`'s
+ * checkpoint when the trial continues an earlier one. Callers add signal, observer, onRun.
+ */
+export async function trialTrainingOptions(
+  tracking: JobContext['tracking'],
+  o: {
+    plugin: string;
+    fixed: Record<string, HpValue>;
+    trial: {
+      trialId: string;
+      values: Record<string, HpValue>;
+      epochs?: number;
+      initialEpoch?: number;
+    };
+    epochs: number;
+    seed: number;
+    execution: number;
+    searchRunId: string;
+    /** The run of the trial this one warm-starts from. */
+    warmFrom: string | undefined;
+    experiment: string | undefined;
+    batchSize: number | undefined;
+    limitPerLabel: number | undefined;
+    tags?: Record<string, string>;
+  },
+): Promise<TrackedTrainingOptions> {
+  const warmStartDir = o.warmFrom
+    ? path.join(await tracking.artifactPath(o.warmFrom), MODEL_ARTIFACT_PATH)
+    : undefined;
+  return {
+    plugin: o.plugin,
+    hp: { ...o.fixed, ...o.trial.values },
+    epochs: o.trial.epochs ?? o.epochs,
+    seed: o.seed + o.execution,
+    parentRunId: o.searchRunId,
+    runName: `${o.trial.trialId}${o.execution > 0 ? `-${o.execution}` : ''}`,
+    tags: {
+      [TRIAL_TAG]: o.trial.trialId,
+      ...o.tags,
+      ...(o.warmFrom && { 'menagerie.warm_start_run': o.warmFrom }),
+    },
+    earlyStopping: false,
+    ...(o.experiment !== undefined && { experiment: o.experiment }),
+    ...(warmStartDir &&
+      o.trial.initialEpoch !== undefined && {
+        warmStartDir,
+        initialEpoch: o.trial.initialEpoch,
+      }),
+    ...(o.batchSize !== undefined && { batchSize: o.batchSize }),
+    ...(o.limitPerLabel !== undefined && { limitPerLabel: o.limitPerLabel }),
+  };
+}
 
 /**
  * A tuning run: a parent run in the tracking store whose trials are child runs (so they
@@ -172,31 +232,20 @@ export async function runTrackedTuning(
         options.onTrialEnd?.(trial);
       },
       runTrial: async (proposal, execution, signal) => {
-        const warmFrom = proposal.warmStartFrom ? trialRuns.get(proposal.warmStartFrom) : undefined;
-        const warmStartDir = warmFrom
-          ? path.join(await tracking.artifactPath(warmFrom), MODEL_ARTIFACT_PATH)
-          : undefined;
         const { runId: childId, result } = await runTrackedTraining(context, {
-          plugin: model.name,
-          hp: { ...fixed, ...proposal.values },
-          epochs: proposal.epochs ?? epochs,
-          seed: seed + execution,
-          parentRunId: runId,
-          runName: `${proposal.trialId}${execution > 0 ? `-${execution}` : ''}`,
-          tags: {
-            [TRIAL_TAG]: proposal.trialId,
-            ...(warmFrom && { 'menagerie.warm_start_run': warmFrom }),
-          },
-          // Trials compare configurations: early stopping would blur Hyperband's budgets.
-          earlyStopping: false,
-          ...(options.experiment !== undefined && { experiment: options.experiment }),
-          ...(warmStartDir &&
-            proposal.initialEpoch !== undefined && {
-              warmStartDir,
-              initialEpoch: proposal.initialEpoch,
-            }),
-          ...(options.batchSize !== undefined && { batchSize: options.batchSize }),
-          ...(options.limitPerLabel !== undefined && { limitPerLabel: options.limitPerLabel }),
+          ...(await trialTrainingOptions(tracking, {
+            plugin: model.name,
+            fixed,
+            trial: proposal,
+            epochs,
+            seed,
+            execution,
+            searchRunId: runId,
+            warmFrom: proposal.warmStartFrom ? trialRuns.get(proposal.warmStartFrom) : undefined,
+            experiment: options.experiment,
+            batchSize: options.batchSize,
+            limitPerLabel: options.limitPerLabel,
+          })),
           ...(signal && { signal }),
           ...(options.observer && { observer: options.observer }),
           onRun: (id) => options.onTrialStart?.(proposal.trialId, proposal.values, id),
