@@ -7,7 +7,8 @@ import { MenagerieError } from '../core/errors.js';
  */
 export async function readUpload(upload: Promise<FileUpload>): Promise<Buffer> {
   try {
-    const file = await upload;
+    const file: FileUpload & { bytes?: () => Promise<Buffer> } = await upload;
+    if (file.bytes) return await file.bytes();
     const chunks: Buffer[] = [];
     for await (const chunk of file.createReadStream()) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);

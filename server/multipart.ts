@@ -1,9 +1,9 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import processRequest from 'graphql-upload/processRequest.mjs';
 import Upload from 'graphql-upload/Upload.mjs';
 import { ERRORS, isErrorCode, MenagerieError, type ErrorCode } from '../core/errors.js';
 import { uploadError } from '../schema/upload.js';
+import { processMultipartRequest } from './multipart-request.js';
 import { answerWhileDraining } from './early-answer.js';
 import { sendGraphQLError } from './graphql-error-handler.js';
 import { requestStore } from './request-log.js';
@@ -31,7 +31,7 @@ const UPLOAD_CODES: readonly ErrorCode[] = [
 const BOUNDARY = /;\s*boundary=(?:"[^"]{1,70}"|[^\s;"]{1,70})/i;
 
 /**
- * GraphQL multipart requests (graphql-upload's processRequest), refused early and never
+ * GraphQL multipart requests (files held in memory: see processMultipartRequest), refused early and never
  * waited on: a request without a boundary, or announcing more bytes than any upload may
  * be, is answered at once without reading its body; a parser failure (a malformed part
  * header, a NUL in a file name, a 100 KB header) is UPLOAD_INVALID, wherever it is found;
@@ -93,7 +93,7 @@ export function multipartUploads(limits: MultipartLimits): RequestHandler {
       return res;
     };
 
-    processRequest(req, res, { maxFileSize: limits.maxFileSize, maxFiles: limits.maxFiles })
+    processMultipartRequest(req, res, limits)
       .then((operations) => {
         for (const upload of uploadsIn(operations)) describeUpload(upload);
         req.body = operations;
