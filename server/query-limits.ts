@@ -128,28 +128,8 @@ export function checkQueryCost(
   variables: Readonly<Record<string, unknown>> | undefined,
   limits: QueryLimits,
 ): GraphQLError | null {
-  const operation = getOperationAST(document, operationName);
-  if (!operation) return null;
-  let cost: number;
-  try {
-    cost = getComplexity({
-      schema,
-      // The operation that runs, and the fragments: the others cost nothing.
-      query: {
-        ...document,
-        definitions: document.definitions.filter(
-          (d) => d.kind !== Kind.OPERATION_DEFINITION || d === operation,
-        ),
-      },
-      variables: { ...variables },
-      estimators: [menagerieCost()],
-    });
-  } catch (error) {
-    // Variables that do not coerce are reported by execution, with their own code.
-    if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message))
-      cost = Infinity;
-    else return null;
-  }
+  const cost = operationCost(schema, document, operationName, variables);
+  if (cost === null) return null;
   if (cost <= limits.maxCost) return null;
   return toGraphQLError(
     new MenagerieError(
@@ -176,4 +156,65 @@ export function refuseLongQueries(limits: QueryLimits) {
     }
     sendGraphQLError(res, error.originalError as MenagerieError);
   };
+}
+
+/** Costs already computed, per parsed document (Apollo reuses one per query text). */
+const costs = new WeakMap<DocumentNode, Map<string, number | null>>();
+/** Variable sets remembered per document; a client cycling through more starts it afresh. */
+const COSTS_PER_DOCUMENT = 64;
+/** Longer operation name + variables are estimated every time instead of remembered. */
+const MAX_COST_KEY = 1024;
+
+/**
+ * The estimated cost of the operation that will run, or null when there is none or its
+ * variables do not coerce (execution reports those). Remembered per document, operation
+ * name and variables (an upload stands as `<uploaded file>`): the same predict request
+ * costs the same every time, and estimating it walked the whole document.
+ */
+function operationCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Readonly<Record<string, unknown>> | undefined,
+): number | null {
+  let known = costs.get(document);
+  const key = `${operationName ?? ''}\u0000${JSON.stringify(variables ?? {})}`;
+  const cached = known?.get(key);
+  if (cached !== undefined) return cached;
+  const cost = estimateCost(schema, document, operationName, variables);
+  if (key.length > MAX_COST_KEY) return cost; // large variables: not worth their memory
+  if (!known || known.size >= COSTS_PER_DOCUMENT) costs.set(document, (known = new Map()));
+  known.set(key, cost);
+  return cost;
+}
+
+function estimateCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Readonly<Record<string, unknown>> | undefined,
+): number | null {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return null;
+  let cost: number;
+  try {
+    cost = getComplexity({
+      schema,
+      // The operation that runs, and the fragments: the others cost nothing.
+      query: {
+        ...document,
+        definitions: document.definitions.filter(
+          (d) => d.kind !== Kind.OPERATION_DEFINITION || d === operation,
+        ),
+      },
+      variables: { ...variables },
+      estimators: [menagerieCost()],
+    });
+  } catch (error) {
+    // Variables that do not coerce are reported by execution, with their own code.
+    if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message))
+      cost = Infinity;
+    else return null;
+  }
+  return cost;
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kind, print, validate, type DocumentNode } from 'graphql';
+import { Kind, parse, print, validate, type DocumentNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -118,6 +118,24 @@ describe('the cost of a query counts every alias and resolver', () => {
       '{ images(first: 100) { edges { node { id label { name } thumbnailUrl } } } imageStats { totalCount } labels { name } }',
     );
     expect(res.errors).toBeUndefined();
+  });
+
+  it('one document costs what its variables say each time, remembered or not', async () => {
+    // Nested pages: 400 × 400 images' fields is far over the limit, 5 × 5 is not.
+    const query =
+      'query Pages($n: Int!) { labels { name images(first: $n) { edges { node { id } } } } images(first: $n) { edges { node { id } } } }';
+    const schema = await buildMenagerieSchema();
+    const document = parse(query);
+    const check = (n: number) =>
+      checkQueryCost(schema, document, 'Pages', { n }, DEFAULT_QUERY_LIMITS);
+    for (let round = 0; round < 2; round++) {
+      expect(check(5)).toBeNull();
+      expect(check(100_000)?.extensions?.['code']).toBe('QUERY_TOO_COMPLEX');
+    }
+    const small = await t.gql(query, { n: 5 });
+    expect(codeOf(small)).not.toBe('QUERY_TOO_COMPLEX');
+    expect(codeOf(await t.gql(query, { n: 100_000 }))).toBe('QUERY_TOO_COMPLEX');
+    expect(codeOf(await t.gql(query, { n: 5 }))).not.toBe('QUERY_TOO_COMPLEX');
   });
 
   it('over the WebSocket the same limits hold, with the same code', async () => {
