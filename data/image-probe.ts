@@ -37,7 +37,9 @@ export async function probeImage(
   try {
     // Decoding every pixel is what finds truncated data; the header alone looks fine.
     // Every byte of entropy-coded data is still read (that is what finds a truncated
-    // file), but JPEG and WebP decode at reduced scale: no full-size pixel buffer.
+    // file), but JPEG and WebP decode at reduced scale: no full-size pixel buffer. The
+    // lanczos3 reduction reads every row: a nearest-neighbour 1×1 target lets libvips stop
+    // early and accept a JPEG missing its last tenth.
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1 })
       .resize(32, 32, { fit: 'inside' })
       .raw()

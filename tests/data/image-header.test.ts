@@ -167,7 +167,7 @@ describe('sniffImage and probeImage through the header parser', () => {
     await expect(probeImage(Buffer.alloc(0))).rejects.toMatchObject({ code: 'IMAGE_EMPTY' });
   });
 
-  it('rejects a truncated PNG, progressive JPEG and WebP as IMAGE_UNREADABLE', async () => {
+  it('rejects a PNG, progressive JPEG and WebP cut at 60% or 98% as IMAGE_UNREADABLE', async () => {
     const stored = await base(3, 300, 200).toBuffer();
     for (const bytes of [
       await sharp(stored).png().toBuffer(),
@@ -175,8 +175,10 @@ describe('sniffImage and probeImage through the header parser', () => {
       await sharp(stored).webp().toBuffer(),
     ]) {
       await expect(probeImage(bytes)).resolves.toMatchObject({ width: 300, height: 200 });
-      const cut = bytes.subarray(0, Math.floor(bytes.length * 0.6));
-      await expect(probeImage(cut)).rejects.toMatchObject({ code: 'IMAGE_UNREADABLE' });
+      for (const kept of [0.6, 0.98]) {
+        const cut = bytes.subarray(0, Math.floor(bytes.length * kept));
+        await expect(probeImage(cut)).rejects.toMatchObject({ code: 'IMAGE_UNREADABLE' });
+      }
     }
   });
 });
