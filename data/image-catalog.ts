@@ -114,6 +114,9 @@ export async function findImageBySha256(
   return withLabel(db).where('images.sha256', '=', sha256.toLowerCase()).executeTakeFirst();
 }
 
+/** Rows per INSERT: 11 values each, well under SQLite's and PostgreSQL's parameter limits. */
+const INSERT_SLICE = 500;
+
 /**
  * Inserts images in one transaction, creating their labels as needed. Rows whose sha256 is
  * already stored (another writer got there first) are skipped and returned.
@@ -137,16 +140,31 @@ export async function insertImages(
       .where('name', 'in', names)
       .execute();
     const idOf = new Map(labels.map((l) => [l.name, l.id]));
+    // One multi-row statement per slice, not one per row: building and running a statement
+    // per row cost ingest more main-thread time than hashing the file did.
+    const returned = new Map<string, number>();
+    for (let start = 0; start < rows.length; start += INSERT_SLICE) {
+      const stored = await trx
+        .insertInto('images')
+        .values(
+          rows
+            .slice(start, start + INSERT_SLICE)
+            .map(({ label, ...row }) => ({ ...row, label_id: idOf.get(label)! })),
+        )
+        .onConflict((oc) => oc.column('sha256').doNothing())
+        .returning('sha256')
+        .execute();
+      for (const { sha256 } of stored) returned.set(sha256, (returned.get(sha256) ?? 0) + 1);
+    }
+    // Rows come back for what was inserted; of two rows with the same bytes the first wins.
     const skippedSha256: string[] = [];
     let inserted = 0;
-    for (const { label, ...row } of rows) {
-      const result = await trx
-        .insertInto('images')
-        .values({ ...row, label_id: idOf.get(label)! })
-        .onConflict((oc) => oc.column('sha256').doNothing())
-        .executeTakeFirst();
-      if (Number(result.numInsertedOrUpdatedRows ?? 0) === 1) inserted++;
-      else skippedSha256.push(row.sha256);
+    for (const { sha256 } of rows) {
+      const left = returned.get(sha256) ?? 0;
+      if (left > 0) {
+        returned.set(sha256, left - 1);
+        inserted++;
+      } else skippedSha256.push(sha256);
     }
     return { inserted, skippedSha256 };
   });

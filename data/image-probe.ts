@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { MenagerieError } from '../core/errors.js';
+import { orientedSize, readImageHeader } from './image-header.js';
 
 /** Formats Menagerie stores, by sharp's name, with the file extension blobs get. */
 export const IMAGE_FORMATS: Readonly<Record<string, string>> = {
@@ -36,7 +37,9 @@ export async function probeImage(
   try {
     // Decoding every pixel is what finds truncated data; the header alone looks fine.
     // Every byte of entropy-coded data is still read (that is what finds a truncated
-    // file), but JPEG and WebP decode at reduced scale: no full-size pixel buffer.
+    // file), but JPEG and WebP decode at reduced scale: no full-size pixel buffer. The
+    // lanczos3 reduction reads every row: a nearest-neighbour 1×1 target lets libvips stop
+    // early and accept a JPEG missing its last tenth.
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1 })
       .resize(32, 32, { fit: 'inside' })
       .raw()
@@ -65,17 +68,13 @@ export async function sniffImage(
 ): Promise<ImageInfo> {
   if (bytes.length === 0) throw new MenagerieError('IMAGE_EMPTY', 'the file is empty (0 bytes)');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  let meta: sharp.Metadata;
-  try {
-    // Header only, so no pixel limit here: sharp's own (268 Mpx) would report a bomb
-    // bigger than that as unreadable instead of IMAGE_TOO_LARGE below.
-    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
-  } catch (error) {
-    throw new MenagerieError('IMAGE_UNREADABLE', `not a readable image: ${message(error)}`, {
-      cause: error,
-    });
-  }
-  const format = meta.format ?? 'unknown';
+  // A JPEG, PNG or WebP header is read here in JavaScript: a sharp call for it costs more
+  // than the header is worth (a thread-pool trip, an image open, its options parsed on this
+  // thread). Anything else, or a header the parser is unsure of, is left to sharp.
+  const header = readImageHeader(bytes);
+  const { format, width, height } = header
+    ? { format: header.format, ...orientedSize(header) }
+    : await sharpHeader(bytes);
   if (!(format in IMAGE_FORMATS)) {
     const allowed = Object.keys(IMAGE_FORMATS).join(', ');
     throw new MenagerieError(
@@ -83,10 +82,6 @@ export async function sniffImage(
       `format ${format} is not supported (expected ${allowed})`,
     );
   }
-  // As displayed: EXIF orientations 5–8 turn the stored pixels a quarter, so a phone photo
-  // stored 4032×3024 is 3024×4032 upright, as its thumbnail (and training) shows it.
-  const width = meta.autoOrient?.width ?? meta.width ?? 0;
-  const height = meta.autoOrient?.height ?? meta.height ?? 0;
   if (width * height > maxPixels) {
     throw new MenagerieError(
       'IMAGE_TOO_LARGE',
@@ -94,6 +89,26 @@ export async function sniffImage(
     );
   }
   return { format, width, height };
+}
+
+async function sharpHeader(bytes: Uint8Array): Promise<ImageInfo> {
+  let meta: sharp.Metadata;
+  try {
+    // Header only, so no pixel limit here: sharp's own (268 Mpx) would report a bomb
+    // bigger than that as unreadable instead of IMAGE_TOO_LARGE.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw new MenagerieError('IMAGE_UNREADABLE', `not a readable image: ${message(error)}`, {
+      cause: error,
+    });
+  }
+  // As displayed: EXIF orientations 5–8 turn the stored pixels a quarter, so a phone photo
+  // stored 4032×3024 is 3024×4032 upright, as its thumbnail (and training) shows it.
+  return {
+    format: meta.format ?? 'unknown',
+    width: meta.autoOrient?.width ?? meta.width ?? 0,
+    height: meta.autoOrient?.height ?? meta.height ?? 0,
+  };
 }
 
 function message(error: unknown): string {

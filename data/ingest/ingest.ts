@@ -59,7 +59,8 @@ export interface IngestReport {
   counts: LabelSplitCount[];
 }
 
-const BATCH_SIZE = 64;
+/** Rows per transaction: as the Python anchor commits; a killed run redoes at most this many. */
+const BATCH_SIZE = 500;
 /**
  * Files read and hashed ahead of decoding, and looked up in one query. About two chunks'
  * bytes are held at a time (the one handed out and the next), so this bounds memory too.
