@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openWorkspace, type Workspace } from '../../cli/workspace.js';
 import { createServer, type MenagerieServer } from '../../server/create-server.js';
-import { databaseBackend, DATABASE_BACKENDS, SERVICE_START_TIMEOUT } from '../helpers/backends.js';
+import pg from 'pg';
+import { createPostgresEventHub } from '../../core/postgres-event-hub.js';
+import {
+  databaseBackend,
+  DATABASE_BACKENDS,
+  serviceEnv,
+  SERVICE_START_TIMEOUT,
+} from '../helpers/backends.js';
 import { makeImage, tempDir } from '../helpers/fixtures.js';
 
 const TOKEN = 'pg-events-admin-token';
@@ -65,6 +72,53 @@ describe.runIf(DATABASE_BACKENDS.includes('postgres'))('events over PostgreSQL N
     expect(sent).toContain(delivered?.value?.data?.imageAdded.sha256);
     await added.return?.();
   }, 60_000);
+});
+
+describe.runIf(DATABASE_BACKENDS.includes('postgres'))('the PostgreSQL event hub', () => {
+  it('listens again after PostgreSQL ends its connection, and says so', async () => {
+    const url = (await serviceEnv('postgres')).MENAGERIE_DATABASE_URL!;
+    const channel = `menagerie_test_${process.pid}`;
+    const errors: string[] = [];
+    const hub = createPostgresEventHub<{ tick: number }>({
+      connectionString: url,
+      channel,
+      reconnectMs: 50,
+      onError: (error) => errors.push(error.message),
+    });
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await hub.ready();
+      const ticks = hub.subscribe('tick');
+      hub.publish('tick', 1);
+      expect((await ticks.next()).value).toBe(1);
+      // What a database restart does to the listening connection.
+      const { rowCount } = await admin.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity where query = $1`,
+        [`LISTEN ${channel}`],
+      );
+      expect(rowCount).toBe(1);
+      await expect.poll(() => errors.join('\n'), { timeout: 10_000 }).toMatch(/listening again/);
+      // Published until one arrives: the new connection listens at an instant we cannot see.
+      const next = ticks.next();
+      let received: number | undefined;
+      void next.then((r) => (received = r.value as number));
+      for (let n = 2; received === undefined && n < 200; n++) {
+        hub.publish('tick', n);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(received).toBeGreaterThan(1);
+    } finally {
+      await admin.end();
+      await hub.close();
+    }
+  }, 60_000);
+
+  it('refuses through ready() when the database cannot be reached at all', async () => {
+    const hub = createPostgresEventHub({ connectionString: 'postgres://nobody@127.0.0.1:1/none' });
+    await expect(hub.ready()).rejects.toThrow(/ECONNREFUSED|connect/);
+    await hub.close();
+  });
 });
 
 async function addImage(url: string, seed: number): Promise<string> {
