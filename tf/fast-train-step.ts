@@ -148,16 +148,34 @@ interface Penalties {
   constrain?: () => void;
 }
 
+/**
+ * The layers' regularizer losses for the current weights as one scalar (in the caller's
+ * scope), or undefined when no layer has a regularizer. What `model.fit` adds to the loss.
+ *
+ * ```ts
+ * const penalty = regularizerLoss(tf, model);
+ * const total = penalty ? tf.add(crossEntropy, penalty()) : crossEntropy;
+ * ```
+ */
+export function regularizerLoss(
+  tf: Tf,
+  model: TfNode.LayersModel,
+): (() => TfNode.Scalar) | undefined {
+  const regularized = model.layers.filter((layer) => layer.losses.length > 0);
+  if (regularized.length === 0) return undefined;
+  // Each layer's own penalties: a Sequential's calculateLosses() finds none (it asks its
+  // inner model's nodes), though its fit counts them.
+  return () =>
+    tf.tidy(
+      () => tf.addN(regularized.flatMap((layer) => layer.calculateLosses())) as TfNode.Scalar,
+    );
+}
+
 function penalties(tf: Tf, model: TfNode.LayersModel): Penalties {
   const result: Penalties = {};
   const regularized = model.layers.filter((layer) => layer.losses.length > 0);
-  if (regularized.length > 0) {
-    // Each layer's own penalties: a Sequential's calculateLosses() finds none (it asks its
-    // inner model's nodes), though its fit counts them.
-    const regularizationLoss = () =>
-      tf.tidy(
-        () => tf.addN(regularized.flatMap((layer) => layer.calculateLosses())) as TfNode.Scalar,
-      );
+  const regularizationLoss = regularizerLoss(tf, model);
+  if (regularizationLoss) {
     // Frozen layers' penalties count in the loss (as in model.fit) but train nothing.
     const variables = regularized
       .flatMap((layer) => layer.trainableWeights)

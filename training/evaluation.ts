@@ -2,6 +2,7 @@ import type * as TfNode from '@tensorflow/tfjs-node';
 import sharp from 'sharp';
 import type { ImageDataset } from '../data/dataset.js';
 import type { loadTensorflow } from '../tf/tensorflow.js';
+import { regularizerLoss } from '../tf/fast-train-step.js';
 
 type Tf = Awaited<ReturnType<typeof loadTensorflow>>;
 
@@ -45,8 +46,9 @@ export function categoricalCrossentropy(tf: Tf, ys: TfNode.Tensor, probs: TfNode
 }
 
 /**
- * Runs `model` (inference mode) over every batch of `dataset` and scores it. Tensors are
- * disposed batch by batch; only the counts stay.
+ * Runs `model` (inference mode) over every batch of `dataset` and scores it. The loss is
+ * the mean cross-entropy plus the regularizer penalty. Tensors are disposed batch by
+ * batch; only the counts stay.
  *
  * ```ts
  * const metrics = await evaluateModel(tf, model, valDataset);
@@ -81,7 +83,21 @@ export async function evaluateModel(
     seen += t.length;
     if (options.signal?.aborted) break;
   }
-  return { loss: seen > 0 ? lossSum / seen : NaN, ...scoreConfusion(confusion, dataset.labels) };
+  const loss = seen > 0 ? lossSum / seen + regularizationPenalty(tf, model) : NaN;
+  return { loss, ...scoreConfusion(confusion, dataset.labels) };
+}
+
+/**
+ * The layers' regularizer losses for the current weights, summed (0 without any): what
+ * training minimises on top of the cross-entropy, so `val_loss` counts it too, as Keras's
+ * does and as the training loss it is compared with does.
+ */
+export function regularizationPenalty(tf: Tf, model: TfNode.LayersModel): number {
+  const penalty = regularizerLoss(tf, model)?.();
+  if (!penalty) return 0;
+  const value = penalty.dataSync()[0] ?? 0;
+  penalty.dispose();
+  return value;
 }
 
 /**

@@ -67,6 +67,33 @@ describe('evaluation', () => {
     model.dispose();
   });
 
+  it('counts the regularizer penalty in the loss, as training does and Keras’s val_loss does', async () => {
+    const tf = await loadTensorflow();
+    const build = (regularized: boolean) =>
+      tf.sequential({
+        layers: [
+          tf.layers.flatten({ inputShape: [4, 4, 3] }),
+          tf.layers.dense({
+            units: 3,
+            activation: 'softmax',
+            kernelInitializer: tf.initializers.constant({ value: 0.1 }),
+            ...(regularized && { kernelRegularizer: tf.regularizers.l2({ l2: 0.5 }) }),
+          }),
+        ],
+      });
+    const data = syntheticDataset({ perClass: [5, 3, 2], size: 4, batchSize: 4, shuffle: false });
+    const [plain, regularized] = [build(false), build(true)];
+    const before = tf.memory().numTensors;
+    const withPenalty = await evaluateModel(tf, regularized, data);
+    const without = await evaluateModel(tf, plain, data);
+    expect(tf.memory().numTensors).toBe(before);
+    // 0.5 × Σ w² over 48 × 3 kernel weights of 0.1.
+    expect(withPenalty.loss - without.loss).toBeCloseTo(0.5 * 48 * 3 * 0.01, 4);
+    expect(withPenalty.accuracy).toBe(without.accuracy);
+    plain.dispose();
+    regularized.dispose();
+  });
+
   it('renders the confusion matrix as a PNG heat map', async () => {
     const png = await confusionMatrixPng(
       [
