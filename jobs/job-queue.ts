@@ -154,6 +154,14 @@ export async function enqueueTrials(
   }
 }
 
+/** How long the job-limit lock lives if its holder dies before releasing it. */
+const LIMIT_LOCK_MS = 10_000;
+/** How long a start waits for another replica's start to release the lock. */
+const LIMIT_LOCK_WAIT_MS = 15_000;
+/** Deletes the lock only if this holder's token is still in it. */
+const RELEASE_LOCK =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
 /**
  * The job runner of a scaled-out server (`MENAGERIE_QUEUE_URL` set): the same interface as
  * the child-process runner (jobs/job-runner.ts), but jobs go on the BullMQ queue and any
@@ -245,41 +253,72 @@ export function createQueueJobRunner(options: {
     }
   }
 
+  /**
+   * Runs `body` (the limit check and what it admits) holding the cluster's job-limit lock,
+   * so two replicas starting at once cannot both pass a count that admits one. A lock
+   * left by a killed replica expires after LIMIT_LOCK_MS.
+   */
+  async function underLimitLock<T>(body: () => Promise<T>): Promise<T> {
+    const key = `${prefix}:job-limit-lock`;
+    const token = randomUUID();
+    const deadline = Date.now() + LIMIT_LOCK_WAIT_MS;
+    while ((await control.set(key, token, 'PX', LIMIT_LOCK_MS, 'NX')) !== 'OK') {
+      if (Date.now() > deadline) {
+        throw new MenagerieError(
+          'JOB_LIMIT',
+          `another replica has been starting a job for ${LIMIT_LOCK_WAIT_MS / 1000} s; try again`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    try {
+      return await body();
+    } finally {
+      await control.eval(RELEASE_LOCK, 1, key, token).catch(() => {});
+    }
+  }
+
   async function start(kind: JobKind, args: string[]): Promise<string> {
     await listening;
-    await checkLimit();
     const jobId = `${kind}.${randomUUID()}`;
-    const started = new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.delete(jobId);
-        // Nobody took it: leave no job behind to start long after the caller gave up.
-        void queue.remove(jobId).catch(() => {});
-        reject(
-          new MenagerieError(
-            'JOB_START_FAILED',
-            `no worker started the ${kind} job within ${startTimeoutMs / 1000} s; is \`menagerie worker\` running?`,
-          ),
-        );
-      }, startTimeoutMs);
-      waiters.set(jobId, {
-        resolve: (id) => {
-          clearTimeout(timer);
+    const waitForStart = () =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
           waiters.delete(jobId);
-          resolve(id);
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          waiters.delete(jobId);
-          reject(error);
-        },
+          // Nobody took it: leave no job behind to start long after the caller gave up.
+          void queue.remove(jobId).catch(() => {});
+          reject(
+            new MenagerieError(
+              'JOB_START_FAILED',
+              `no worker started the ${kind} job within ${startTimeoutMs / 1000} s; is \`menagerie worker\` running?`,
+            ),
+          );
+        }, startTimeoutMs);
+        waiters.set(jobId, {
+          resolve: (id) => {
+            clearTimeout(timer);
+            waiters.delete(jobId);
+            resolve(id);
+          },
+          reject: (error) => {
+            clearTimeout(timer);
+            waiters.delete(jobId);
+            reject(error);
+          },
+        });
       });
+    const started = await underLimitLock(async () => {
+      await checkLimit();
+      const waiting = waitForStart();
+      waiting.catch(() => {}); // awaited below; a failed add must not leave it unhandled
+      await queue.add(
+        kind,
+        { kind, args },
+        { jobId, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86_400 } },
+      );
+      return { waiting };
     });
-    await queue.add(
-      kind,
-      { kind, args },
-      { jobId, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86_400 } },
-    );
-    const id = await started;
+    const id = await started.waiting;
     mine.set(id, { id, kind, pid: 0 });
     return id;
   }
@@ -290,18 +329,20 @@ export function createQueueJobRunner(options: {
 
     async startTuning(job) {
       await listening;
-      await checkLimit();
-      const { runId, queued } = await startDistributedTuning(context, {
-        plugin: job.plugin,
-        tuner: job.tuner,
-        experiment: job.experiment,
-        maxTrials: job.maxTrials,
-        epochs: job.epochs,
-        objective: job.objective,
-        direction: job.direction,
-        parallelism,
-        ...(job.runName !== undefined && { runName: job.runName }),
-        ...(job.seed !== undefined && { seed: job.seed }),
+      const { runId, queued } = await underLimitLock(async () => {
+        await checkLimit();
+        return startDistributedTuning(context, {
+          plugin: job.plugin,
+          tuner: job.tuner,
+          experiment: job.experiment,
+          maxTrials: job.maxTrials,
+          epochs: job.epochs,
+          objective: job.objective,
+          direction: job.direction,
+          parallelism,
+          ...(job.runName !== undefined && { runName: job.runName }),
+          ...(job.seed !== undefined && { seed: job.seed }),
+        });
       });
       await enqueueTrials(queue, runId, queued);
       mine.set(runId, { id: runId, kind: 'tuning', pid: 0 });

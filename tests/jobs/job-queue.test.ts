@@ -100,6 +100,26 @@ describe('jobs through the BullMQ queue', () => {
     }
   }, 120_000);
 
+  it('two replicas starting at the same instant: the cluster admits one, the other is JOB_LIMIT', async () => {
+    const [a, b] = replicas as [(typeof replicas)[0], (typeof replicas)[0]];
+    const job = { plugin: 'tiny-mlp', epochs: 1, experiment: 'queue-race' };
+    const outcomes = await Promise.allSettled([
+      a.jobs.startTraining(job),
+      b.jobs.startTraining(job),
+    ]);
+    const admitted = outcomes.filter((o) => o.status === 'fulfilled');
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    expect(admitted).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'JOB_LIMIT' });
+    const runId = (admitted[0] as PromiseFulfilledResult<string>).value;
+    await waitFor(
+      async () => (await workspace.tracking.getRun(runId)).status === 'FINISHED',
+      'the admitted run to finish',
+      60_000,
+    );
+  }, 120_000);
+
   it('ingests a folder on the worker and answers with its summary, or its error code', async () => {
     const jobs = replicas[0]!.jobs as ReturnType<typeof createQueueJobRunner>;
     await writeDemoDataset({ dir: path.join(dir, 'more'), perClass: 2, size: 32, seed: 'more' });
