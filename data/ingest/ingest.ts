@@ -6,7 +6,7 @@ import type { OpenDatabase } from '../database.js';
 import { namedBlobUris } from '../blob-references.js';
 import { countImages, insertImages, type LabelSplitCount } from '../image-catalog.js';
 import { IMAGE_FORMATS, probeImage } from '../image-probe.js';
-import { sharedTensorflowJpegDecoder } from '../tensorflow-jpeg-decoder.js';
+import { tensorflowJpegDecoder } from '../tensorflow-jpeg-decoder.js';
 import type { NewImage, Split } from '../tables.js';
 import {
   discoverSources,
@@ -27,9 +27,9 @@ export interface IngestOptions {
   labelMap?: ReadonlyMap<string, string>;
   maxPixels?: number;
   /**
-   * What proves JPEGs whole: sharp (the default) or TensorFlow's libjpeg in worker threads
-   * (`sharedTensorflowJpegDecoder`: a third of the CPU per file, after loading TensorFlow in
-   * each thread once per process, about a second). For many files: the CLI's `--jpeg-decoder`.
+   * What proves JPEGs whole: sharp (the default, off the event loop) or TensorFlow's
+   * libjpeg (`tensorflowJpegDecoder`: a third of the CPU per file, but on this thread and
+   * after loading TensorFlow, most of a second). For batch ingests of many files, the CLI's.
    */
   jpegDecoder?: 'sharp' | 'tensorflow';
   /** Files decoded at once (default: libuv's thread pool size, 4 unless UV_THREADPOOL_SIZE says). */
@@ -114,7 +114,7 @@ export async function ingestImages(
     counts: [],
   };
   const decodeJpeg =
-    options.jpegDecoder === 'tensorflow' ? (await sharedTensorflowJpegDecoder()).decode : undefined;
+    options.jpegDecoder === 'tensorflow' ? await tensorflowJpegDecoder() : undefined;
   const valFraction = options.valFraction ?? 0.2;
   const knownInRun = new Map<string, string>();
   let batch: PendingRow[] = [];
