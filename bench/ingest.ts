@@ -4,7 +4,9 @@
 // sha256, skip stored hashes, decode at sharp's reduced scale down to 32×32 (Pillow
 // `draft`, as data/image-probe.ts decodes through sharp's shrink-on-load) and commit rows to
 // SQLite in batches. Runs alternate, anchor then ours, R rounds; each figure is the median.
-// The reference project's header-only metadata step is printed too, for information.
+// The reference project's header-only metadata step is printed too, for information, and
+// the same ingest with `jpegDecoder: 'tensorflow'` (the CLI's `--jpeg-decoder tensorflow`),
+// TensorFlow's load included in its first round.
 // `--backend postgres-s3` ingests into PostgreSQL + S3 instead of SQLite + the local folder
 // ($MENAGERIE_DATABASE_URL / $MENAGERIE_STORE_URL, or servers started through dev-services).
 import fs from 'node:fs';
@@ -53,13 +55,13 @@ export async function run(args: string[]): Promise<void> {
     if (result.images !== perClass * 3) throw new Error(`anchor stored ${String(result.images)}`);
     return Number(result.images_per_s);
   };
-  const ours = async (reference: boolean) => {
+  const ours = async (reference: boolean, jpegDecoder: 'sharp' | 'tensorflow' = 'sharp') => {
     const dataDir = path.join(WORK, `ingest-${reference ? 'reference' : 'copy'}`);
     fs.rmSync(dataDir, { recursive: true, force: true });
     const workspace = await openWorkspace({ dataDir, ...target() });
     try {
       const { result, seconds } = await timeIt(() =>
-        ingestImages(workspace, { source, reference }),
+        ingestImages(workspace, { source, reference, jpegDecoder }),
       );
       if (result.added !== perClass * 3)
         throw new Error(`expected ${perClass * 3} added, got ${result.added}`);
@@ -72,14 +74,22 @@ export async function run(args: string[]): Promise<void> {
     }
   };
 
-  const rates = { python: [] as number[], reference: [] as number[], copy: [] as number[] };
+  const rates = {
+    python: [] as number[],
+    reference: [] as number[],
+    tensorflow: [] as number[],
+    copy: [] as number[],
+  };
   for (let round = 1; round <= rounds; round++) {
     rates.python.push(await anchor([]));
     rates.reference.push(await ours(true));
+    // TensorFlow's load (most of a second, once per process) is timed in the first round only.
+    rates.tensorflow.push(await ours(true, 'tensorflow'));
     rates.copy.push(await ours(false));
     console.log(
       `round ${round}: python ${rates.python.at(-1)!.toFixed(0)}, menagerie --reference ` +
-        `${rates.reference.at(-1)!.toFixed(0)}, copy ${rates.copy.at(-1)!.toFixed(0)} images/s; ` +
+        `${rates.reference.at(-1)!.toFixed(0)} (--jpeg-decoder tensorflow ` +
+        `${rates.tensorflow.at(-1)!.toFixed(0)}), copy ${rates.copy.at(-1)!.toFixed(0)} images/s; ` +
         `load ${loadAverage()}`,
     );
   }
@@ -97,6 +107,13 @@ export async function run(args: string[]): Promise<void> {
     'images/s',
   );
   printFigure(`menagerie ingest --reference${on}`, reference, 'images/s');
+  const tensorflow = percentile(rates.tensorflow, 50);
+  printFigure(
+    `menagerie ingest --reference --jpeg-decoder tensorflow${on}`,
+    tensorflow,
+    'images/s',
+  );
   console.log(`load average after: ${loadAverage()}`);
+  printRatio('ingest --reference --jpeg-decoder tensorflow vs python', tensorflow, pythonRate);
   printRatio('ingest --reference vs python sha256 + reduced-scale decode', reference, pythonRate);
 }

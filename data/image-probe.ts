@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { MenagerieError } from '../core/errors.js';
 import { orientedSize, readImageHeader } from './image-header.js';
+import type { JpegDecoder } from './tensorflow-jpeg-decoder.js';
 
 /** Formats Menagerie stores, by sharp's name, with the file extension blobs get. */
 export const IMAGE_FORMATS: Readonly<Record<string, string>> = {
@@ -11,6 +12,9 @@ export const IMAGE_FORMATS: Readonly<Record<string, string>> = {
 
 /** Default pixel limit: far above AFHQ's 512×512, far below a decompression bomb. */
 export const DEFAULT_MAX_PIXELS = 40_000_000;
+
+/** The size probeImage decodes to, at most, on each side: a proof of the data, not a picture. */
+const PROBE_SIZE = 32;
 
 export interface ImageInfo {
   format: string;
@@ -30,10 +34,26 @@ export interface ImageInfo {
  */
 export async function probeImage(
   bytes: Uint8Array,
-  options: { maxPixels?: number } = {},
+  options: {
+    maxPixels?: number;
+    /**
+     * Decodes JPEGs instead of sharp (`tensorflowJpegDecoder()`); a JPEG it fails on is
+     * decoded by sharp too and rejected only if sharp fails as well.
+     */
+    decodeJpeg?: JpegDecoder;
+  } = {},
 ): Promise<ImageInfo> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const { format, width, height } = await sniffImage(bytes, { maxPixels });
+  if (options.decodeJpeg && format === 'jpeg') {
+    try {
+      // The scale sharp's resize(32, 32, { fit: 'inside' }) below decodes at.
+      options.decodeJpeg(bytes, Math.max(width, height) / PROBE_SIZE);
+      return { format, width, height };
+    } catch {
+      // sharp decides, below.
+    }
+  }
   try {
     // Decoding every pixel is what finds truncated data; the header alone looks fine.
     // Every byte of entropy-coded data is still read (that is what finds a truncated
@@ -41,7 +61,7 @@ export async function probeImage(
     // lanczos3 reduction reads every row: a nearest-neighbour 1×1 target lets libvips stop
     // early and accept a JPEG missing its last tenth.
     await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels, pages: 1 })
-      .resize(32, 32, { fit: 'inside' })
+      .resize(PROBE_SIZE, PROBE_SIZE, { fit: 'inside' })
       .raw()
       .toBuffer();
   } catch (error) {

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ingestImages, type IngestReport } from '../../data/ingest/ingest.js';
 import { parseLabelMap } from '../../data/label-name.js';
 import { formatCounts } from '../format-table.js';
@@ -25,6 +25,12 @@ export function registerIngest(program: Command): void {
     .option('--label-map <from=to>', 'rename a label (repeatable)', collect, [])
     .option('--max-pixels <n>', 'reject images with more pixels', parsePositiveInt)
     .option('--concurrency <n>', 'files decoded at once', parsePositiveInt, 4)
+    .option(
+      '--jpeg-decoder <decoder>',
+      "what proves JPEGs whole: 'sharp', or 'tensorflow' (a third of the CPU per file, after loading TensorFlow: for many files)",
+      parseJpegDecoder,
+      'sharp',
+    )
     .option('--json', 'print the full report as JSON on stdout')
     .action(async (source: string, opts, command: Command) => {
       const workspace = await openWorkspace(command.optsWithGlobals());
@@ -40,6 +46,7 @@ export function registerIngest(program: Command): void {
           labelMap: parseLabelMap(opts.labelMap),
           maxPixels: opts.maxPixels,
           concurrency: opts.concurrency,
+          jpegDecoder: opts.jpegDecoder,
           signal: abort.signal,
           onProgress: (p) =>
             progress.update(p.done, p.total, `added ${p.added} rejected ${p.rejected}`),
@@ -53,6 +60,11 @@ export function registerIngest(program: Command): void {
         await workspace.close();
       }
     });
+}
+
+function parseJpegDecoder(value: string): 'sharp' | 'tensorflow' {
+  if (value === 'sharp' || value === 'tensorflow') return value;
+  throw new InvalidArgumentError("expected 'sharp' or 'tensorflow'");
 }
 
 export function formatReport(report: IngestReport): string {

@@ -6,6 +6,7 @@ import type { OpenDatabase } from '../database.js';
 import { namedBlobUris } from '../blob-references.js';
 import { countImages, insertImages, type LabelSplitCount } from '../image-catalog.js';
 import { IMAGE_FORMATS, probeImage } from '../image-probe.js';
+import { tensorflowJpegDecoder } from '../tensorflow-jpeg-decoder.js';
 import type { NewImage, Split } from '../tables.js';
 import {
   discoverSources,
@@ -25,6 +26,12 @@ export interface IngestOptions {
   /** Renames labels after normalisation: `new Map([['wild', 'wildlife']])`. */
   labelMap?: ReadonlyMap<string, string>;
   maxPixels?: number;
+  /**
+   * What proves JPEGs whole: sharp (the default, off the event loop) or TensorFlow's
+   * libjpeg (`tensorflowJpegDecoder`: a third of the CPU per file, but on this thread and
+   * after loading TensorFlow, most of a second). For batch ingests of many files, the CLI's.
+   */
+  jpegDecoder?: 'sharp' | 'tensorflow';
   /** Files decoded at once (default: libuv's thread pool size, 4 unless UV_THREADPOOL_SIZE says). */
   concurrency?: number;
   /** Called after each file with running totals. */
@@ -106,6 +113,8 @@ export async function ingestImages(
     seconds: 0,
     counts: [],
   };
+  const decodeJpeg =
+    options.jpegDecoder === 'tensorflow' ? await tensorflowJpegDecoder() : undefined;
   const valFraction = options.valFraction ?? 0.2;
   const knownInRun = new Map<string, string>();
   let batch: PendingRow[] = [];
@@ -147,7 +156,7 @@ export async function ingestImages(
     knownInRun.set(sha256, source.path);
     let info;
     try {
-      info = await probeImage(bytes, { maxPixels: options.maxPixels });
+      info = await probeImage(bytes, { maxPixels: options.maxPixels, decodeJpeg });
     } catch (error) {
       const reason = imageRejectReason(error);
       if (!reason) throw error;
