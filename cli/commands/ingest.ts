@@ -1,5 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { ingestImages, type IngestReport } from '../../data/ingest/ingest.js';
+import {
+  AUTO_TENSORFLOW_FILES,
+  ingestImages,
+  type IngestReport,
+  type JpegDecoderChoice,
+} from '../../data/ingest/ingest.js';
 import { parseLabelMap } from '../../data/label-name.js';
 import { formatCounts } from '../format-table.js';
 import { createProgress } from '../progress.js';
@@ -27,9 +32,9 @@ export function registerIngest(program: Command): void {
     .option('--concurrency <n>', 'files decoded at once', parsePositiveInt, 4)
     .option(
       '--jpeg-decoder <decoder>',
-      "what proves JPEGs whole: 'sharp', or 'tensorflow' (a third of the CPU per file, after loading TensorFlow: for many files)",
+      `what proves JPEGs whole: 'sharp', 'tensorflow' (a third of the CPU per file, after loading TensorFlow) or 'auto' (tensorflow from ${AUTO_TENSORFLOW_FILES} files up)`,
       parseJpegDecoder,
-      'sharp',
+      'auto',
     )
     .option('--json', 'print the full report as JSON on stdout')
     .action(async (source: string, opts, command: Command) => {
@@ -62,9 +67,9 @@ export function registerIngest(program: Command): void {
     });
 }
 
-function parseJpegDecoder(value: string): 'sharp' | 'tensorflow' {
-  if (value === 'sharp' || value === 'tensorflow') return value;
-  throw new InvalidArgumentError("expected 'sharp' or 'tensorflow'");
+function parseJpegDecoder(value: string): JpegDecoderChoice {
+  if (value === 'sharp' || value === 'tensorflow' || value === 'auto') return value;
+  throw new InvalidArgumentError("expected 'sharp', 'tensorflow' or 'auto'");
 }
 
 export function formatReport(report: IngestReport): string {

@@ -16,6 +16,20 @@ import {
   type Rejection,
 } from './ingest-sources.js';
 
+/** What proves JPEGs whole during an ingest (see IngestOptions.jpegDecoder). */
+export type JpegDecoderChoice = 'sharp' | 'tensorflow' | 'auto';
+
+/**
+ * Files from which `auto` picks TensorFlow: loading it (about 0.9 s) is paid back by
+ * saving 1–2 ms of sharp's per-file cost after several hundred files.
+ */
+export const AUTO_TENSORFLOW_FILES = 1000;
+/**
+ * sharp decodes kept in flight beside TensorFlow's (which hold the event loop's thread)
+ * in a by-reference ingest: 1.01× the Python anchor with 1, 1.06× with 2, 0.96× with none.
+ */
+const SHARP_ALONGSIDE = 2;
+
 export interface IngestOptions {
   /** A folder (`<split>/<label>/*` or `<label>/*`) or a `.csv` manifest. */
   source: string;
@@ -29,9 +43,10 @@ export interface IngestOptions {
   /**
    * What proves JPEGs whole: sharp (the default, off the event loop) or TensorFlow's
    * libjpeg (`tensorflowJpegDecoder`: a third of the CPU per file, but on this thread and
-   * after loading TensorFlow, most of a second). For batch ingests of many files, the CLI's.
+   * after loading TensorFlow, most of a second). `auto`, the CLI's default: TensorFlow
+   * from AUTO_TENSORFLOW_FILES files up, where its load pays for itself, sharp below.
    */
-  jpegDecoder?: 'sharp' | 'tensorflow';
+  jpegDecoder?: JpegDecoderChoice;
   /** Files decoded at once (default: libuv's thread pool size, 4 unless UV_THREADPOOL_SIZE says). */
   concurrency?: number;
   /** Called after each file with running totals. */
@@ -61,6 +76,8 @@ export interface IngestReport {
   /** Unreferenced blobs left by an earlier killed run and removed by this one. */
   sweptBlobs: number;
   interrupted: boolean;
+  /** What proved the JPEGs whole (`auto` resolved). */
+  jpegDecoder: 'sharp' | 'tensorflow';
   seconds: number;
   /** Images per label × split in the whole database after the run. */
   counts: LabelSplitCount[];
@@ -110,11 +127,19 @@ export async function ingestImages(
     ignored: discovered.ignored,
     sweptBlobs: 0,
     interrupted: false,
+    jpegDecoder: 'sharp',
     seconds: 0,
     counts: [],
   };
-  const decodeJpeg =
-    options.jpegDecoder === 'tensorflow' ? await tensorflowJpegDecoder() : undefined;
+  const decoder =
+    options.jpegDecoder === 'auto'
+      ? discovered.sources.length >= AUTO_TENSORFLOW_FILES
+        ? 'tensorflow'
+        : 'sharp'
+      : (options.jpegDecoder ?? 'sharp');
+  const decodeJpeg = decoder === 'tensorflow' ? await tensorflowJpegDecoder() : undefined;
+  report.jpegDecoder = decoder;
+  let sharpAlongside = 0;
   const valFraction = options.valFraction ?? 0.2;
   const knownInRun = new Map<string, string>();
   let batch: PendingRow[] = [];
@@ -156,7 +181,20 @@ export async function ingestImages(
     knownInRun.set(sha256, source.path);
     let info;
     try {
-      info = await probeImage(bytes, { maxPixels: options.maxPixels, decodeJpeg });
+      // TensorFlow decodes on this thread; sharp decodes alongside keep the thread pool (the
+      // other core) busy with files of their own, unless it writes blobs: copying, they
+      // slowed the writes more than they decoded (600 against 400 files/s).
+      const alongside =
+        decodeJpeg !== undefined && options.reference === true && sharpAlongside < SHARP_ALONGSIDE;
+      if (alongside) sharpAlongside++;
+      try {
+        info = await probeImage(bytes, {
+          maxPixels: options.maxPixels,
+          ...(!alongside && { decodeJpeg }),
+        });
+      } finally {
+        if (alongside) sharpAlongside--;
+      }
     } catch (error) {
       const reason = imageRejectReason(error);
       if (!reason) throw error;

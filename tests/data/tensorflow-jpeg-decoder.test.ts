@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ingestImages } from '../../data/ingest/ingest.js';
+import { AUTO_TENSORFLOW_FILES, ingestImages } from '../../data/ingest/ingest.js';
 import { probeImage } from '../../data/image-probe.js';
 import { jpegScaleFor, tensorflowJpegDecoder } from '../../data/tensorflow-jpeg-decoder.js';
 import { AFHQ_MINI, makeImage, tempDir, writeFile } from '../helpers/fixtures.js';
@@ -77,10 +77,19 @@ describe('tensorflowJpegDecoder', () => {
     writeFile(path.join(src.dir, 'train/dog/cut.jpg'), full.subarray(0, full.length - 40));
     writeFile(path.join(src.dir, 'val/wild/notes.jpg'), 'this is text, not a JPEG\n');
     const reports = [];
-    for (const jpegDecoder of ['sharp', 'tensorflow'] as const) {
+    const runs = [
+      { jpegDecoder: 'sharp', reference: false },
+      { jpegDecoder: 'tensorflow', reference: false },
+      // By reference, sharp decodes some files alongside TensorFlow.
+      { jpegDecoder: 'tensorflow', reference: true },
+      { jpegDecoder: 'auto', reference: true },
+    ] as const;
+    for (const { jpegDecoder, reference } of runs) {
       const ws = await tempWorkspace();
       cleanups.push(ws.dispose);
-      const report = await ingestImages(ws, { source: src.dir, jpegDecoder });
+      const report = await ingestImages(ws, { source: src.dir, jpegDecoder, reference });
+      // A folder this small is not worth loading TensorFlow for.
+      expect(report.jpegDecoder).toBe(jpegDecoder === 'auto' ? 'sharp' : jpegDecoder);
       const rows = await ws.database.db
         .selectFrom('images')
         .select(['sha256', 'width', 'height', 'format'])
@@ -91,11 +100,29 @@ describe('tensorflowJpegDecoder', () => {
         rejected: report.rejected.map((r) => [path.basename(r.path), r.reason]).sort(),
       });
     }
-    expect(reports[1]).toEqual(reports[0]);
+    for (const report of reports.slice(1)) expect(report).toEqual(reports[0]);
     expect(reports[0]!.rows).toHaveLength(2);
     expect(reports[0]!.rejected).toEqual([
       ['cut.jpg', 'unreadable'],
       ['notes.jpg', 'unreadable'],
     ]);
+  });
+
+  it('auto picks TensorFlow for a folder of AUTO_TENSORFLOW_FILES files or more', async () => {
+    const src = tempDir('menagerie-src-');
+    cleanups.push(src.remove);
+    const jpeg = await makeImage(5, { size: 16 });
+    for (let i = 0; i < AUTO_TENSORFLOW_FILES; i++)
+      writeFile(path.join(src.dir, `train/cat/${i}.jpg`), jpeg);
+    const ws = await tempWorkspace();
+    cleanups.push(ws.dispose);
+    const report = await ingestImages(ws, {
+      source: src.dir,
+      jpegDecoder: 'auto',
+      reference: true,
+    });
+    expect(report.jpegDecoder).toBe('tensorflow');
+    expect(report.added).toBe(1); // the same bytes a thousand times: stored once
+    expect(report.duplicates).toHaveLength(AUTO_TENSORFLOW_FILES - 1);
   });
 });
