@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { isErrorCode, MenagerieError, type ErrorCode } from '../core/errors.js';
 import {
+  finalRunUpdate,
   parseJobEvent,
   toProgressUpdate,
   type JobEvent,
@@ -159,18 +160,13 @@ export function createJobRunner(options: {
       // The database is gone (the server is closing): the next start marks the run FAILED.
     }
     if (job.final.run && job.final.run.status === run?.status) return publish(job.final.run);
-    publish({
-      runId: job.id,
-      parentRunId: null,
-      status: run?.status ?? 'FAILED',
-      epoch: null,
-      epochs: null,
-      batch: null,
-      batches: null,
-      metrics: [],
-      message: job.lastError ?? (job.cancelled ? 'cancelled' : null),
-      final: true,
-    });
+    publish(
+      finalRunUpdate(
+        job.id,
+        run?.status ?? 'FAILED',
+        job.lastError ?? (job.cancelled ? 'cancelled' : null),
+      ),
+    );
   }
 
   async function settleEvaluation(id: string, job: Job, reason: string) {

@@ -18,7 +18,7 @@ import {
   type QueueProgress,
 } from './job-queue.js';
 import { spawnJobChild } from './job-runner.js';
-import { parseJobEvent, toProgressUpdate } from './run-progress.js';
+import { finalRunUpdate, parseJobEvent, toProgressUpdate } from './run-progress.js';
 import type { JobContext } from './tracked-training.js';
 
 export interface QueueWorkerOptions {
@@ -164,7 +164,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       await enqueueTrials(queue, searchRunId, search.queued);
       if (search.done) {
         const run = await context.tracking.getRun(searchRunId);
-        report({ type: 'run', update: finalUpdate(searchRunId, run.status, null) });
+        report({ type: 'run', update: finalRunUpdate(searchRunId, run.status, null) });
       }
     } else if (r.id === null) {
       report({ type: 'failed', message: `the ${kind} job exited before it started: ${reason}` });
@@ -196,7 +196,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       }
       report({
         type: 'run',
-        update: finalUpdate(r.id, run.status, lastError ?? (r.cancelled ? 'cancelled' : null)),
+        update: finalRunUpdate(r.id, run.status, lastError ?? (r.cancelled ? 'cancelled' : null)),
       });
     }
     await progress;
@@ -251,21 +251,6 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       await closed;
       await Promise.allSettled([queue.close(), cancels.quit()]);
     },
-  };
-}
-
-function finalUpdate(runId: string, status: string, message: string | null) {
-  return {
-    runId,
-    parentRunId: null,
-    status: status as 'FINISHED',
-    epoch: null,
-    epochs: null,
-    batch: null,
-    batches: null,
-    metrics: [],
-    message,
-    final: true,
   };
 }
 

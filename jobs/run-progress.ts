@@ -135,16 +135,39 @@ export interface RunProgressUpdate {
 
 const TRIAL_STATUS = { COMPLETED: 'FINISHED', FAILED: 'FAILED' } as const;
 
-/** A job event as a progress update; null for events subscribers do not see. */
-export function toProgressUpdate(event: JobEvent): RunProgressUpdate | null {
-  const base = {
+/** The fields of an update that says nothing about epochs, batches or metrics. */
+function noProgress() {
+  return {
     parentRunId: null,
-    status: 'RUNNING' as RunStatus,
     epoch: null,
     epochs: null,
     batch: null,
     batches: null,
     metrics: [],
+  };
+}
+
+/**
+ * A run's last update: its end status and message, no progress. What the job runners send
+ * when a run's process exits.
+ *
+ * ```ts
+ * publish(finalRunUpdate(runId, 'KILLED', 'cancelled'));
+ * ```
+ */
+export function finalRunUpdate(
+  runId: string,
+  status: RunStatus,
+  message: string | null,
+): RunProgressUpdate {
+  return { ...noProgress(), runId, status, message, final: true };
+}
+
+/** A job event as a progress update; null for events subscribers do not see. */
+export function toProgressUpdate(event: JobEvent): RunProgressUpdate | null {
+  const base = {
+    ...noProgress(),
+    status: 'RUNNING' as RunStatus,
     message: null,
     final: false,
   };

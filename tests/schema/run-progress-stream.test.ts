@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventHub } from '../../core/event-hub.js';
 import type { RunningJob } from '../../jobs/job-runner.js';
-import type { RunProgressUpdate } from '../../jobs/run-progress.js';
+import { finalRunUpdate } from '../../jobs/run-progress.js';
 import type { MenagerieEvents } from '../../schema/context.js';
 import { runProgressStream } from '../../schema/run-progress-stream.js';
 import { memoryTrackingStore } from '../helpers/tracking.js';
@@ -20,18 +20,7 @@ describe('runProgress of a run whose process is still exiting', () => {
   });
   afterAll(() => tracking.dispose());
 
-  const final: (id: string) => RunProgressUpdate = (id) => ({
-    runId: id,
-    parentRunId: null,
-    status: 'FINISHED',
-    epoch: null,
-    epochs: null,
-    batch: null,
-    batches: null,
-    metrics: [],
-    message: null,
-    final: true,
-  });
+  const final = (id: string) => finalRunUpdate(id, 'FINISHED', null);
 
   async function stream(running: RunningJob[]) {
     const events = createEventHub<MenagerieEvents>();
