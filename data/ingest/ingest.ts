@@ -26,7 +26,8 @@ export type JpegDecoderChoice = 'sharp' | 'tensorflow' | 'auto';
 export const AUTO_TENSORFLOW_FILES = 1000;
 /**
  * sharp decodes kept in flight beside TensorFlow's (which hold the event loop's thread)
- * in a by-reference ingest: 1.01× the Python anchor with 1, 1.06× with 2, 0.96× with none.
+ * in a by-reference ingest. `bench ingest` at load 2–3: 0.96× the Python anchor with none,
+ * 1.01× with one, 1.11× with two; three measured no better than two.
  */
 const SHARP_ALONGSIDE = 2;
 
@@ -131,12 +132,9 @@ export async function ingestImages(
     seconds: 0,
     counts: [],
   };
-  const decoder =
-    options.jpegDecoder === 'auto'
-      ? discovered.sources.length >= AUTO_TENSORFLOW_FILES
-        ? 'tensorflow'
-        : 'sharp'
-      : (options.jpegDecoder ?? 'sharp');
+  const many = discovered.sources.length >= AUTO_TENSORFLOW_FILES;
+  const choice = options.jpegDecoder ?? 'sharp';
+  const decoder = choice === 'auto' ? (many ? 'tensorflow' : 'sharp') : choice;
   const decodeJpeg = decoder === 'tensorflow' ? await tensorflowJpegDecoder() : undefined;
   report.jpegDecoder = decoder;
   let sharpAlongside = 0;
