@@ -37,7 +37,7 @@ export async function probeImage(
   options: {
     maxPixels?: number;
     /**
-     * Decodes JPEGs instead of sharp (`tensorflowJpegDecoder()`); a JPEG it fails on is
+     * Decodes JPEGs instead of sharp (`tensorflowJpegDecoder().decode`); a JPEG it fails on is
      * decoded by sharp too and rejected only if sharp fails as well.
      */
     decodeJpeg?: JpegDecoder;
@@ -48,7 +48,7 @@ export async function probeImage(
   if (options.decodeJpeg && format === 'jpeg') {
     try {
       // The scale sharp's resize(32, 32, { fit: 'inside' }) below decodes at.
-      options.decodeJpeg(bytes, Math.max(width, height) / PROBE_SIZE);
+      await options.decodeJpeg(bytes, Math.max(width, height) / PROBE_SIZE);
       return { format, width, height };
     } catch {
       // sharp decides, below.

@@ -1,10 +1,36 @@
-import { loadTensorflow } from '../tf/tensorflow.js';
+import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { MenagerieError } from '../core/errors.js';
 
 /**
- * Decodes a JPEG at reduced scale to prove its data whole, throwing if it is not (a
+ * Decodes a JPEG at reduced scale to prove its data whole, rejecting if it is not (a
  * truncated file included). `shrink` is how many times larger the image is than wanted.
  */
-export type JpegDecoder = (bytes: Uint8Array, shrink: number) => void;
+export type JpegDecoder = (bytes: Uint8Array, shrink: number) => Promise<void>;
+
+export interface JpegDecoderProcesses {
+  decode: JpegDecoder;
+  /** False once closed, or once every process has died with no restart left. */
+  alive(): boolean;
+  /** The processes' ids, for diagnostics. */
+  pids(): number[];
+  /** Ends the processes; decodes still waiting reject. */
+  close(): Promise<void>;
+}
+
+/** @internal The messages between `tensorflowJpegDecoder` and its processes. */
+export interface JpegRequest {
+  id: number;
+  bytes: Uint8Array;
+  scale: number;
+}
+/** @internal Id 0 says the process is ready, or why it could not load TensorFlow. */
+export interface JpegReply {
+  id: number;
+  error?: string;
+}
 
 /**
  * The DCT scale (1, 2, 4 or 8) libjpeg decodes at for a `shrink`, as sharp picks its
@@ -17,21 +43,222 @@ export function jpegScaleFor(shrink: number): number {
   return scale;
 }
 
+const ENTRY = fileURLToPath(new URL('./tensorflow-jpeg-process.ts', import.meta.url));
+/** The processes run from TypeScript source, as this one does. */
+const TSX = import.meta.resolve('tsx');
+/** Processes started again after dying, per decoder, before it gives up on TensorFlow. */
+const RESTARTS = 3;
+
 /**
- * A JpegDecoder on TensorFlow's libjpeg-turbo (`decode_jpeg` with `ratio` and no truncation
- * recovery): it reads every byte of entropy-coded data as sharp does, at a third of sharp's
- * CPU per 512×512 file (0.6 against 1.9 ms: a libvips pipeline's fixed cost is most of
- * sharp's). It runs on the calling thread, so it suits a batch ingest (the CLI), not a
- * server's event loop; loading TensorFlow takes most of a second the first time.
+ * JPEG decoding on TensorFlow's libjpeg-turbo (`decode_jpeg` with `ratio` and no truncation
+ * recovery) in child processes: it reads every byte of entropy-coded data as sharp does, at
+ * a third of sharp's CPU per 512×512 file (0.58 against 1.9 ms: a libvips pipeline's fixed
+ * cost is most of sharp's), off the event loop, and a JPEG that crashes libjpeg takes down
+ * a child, not the caller. Each process loads TensorFlow (about a second, the processes in
+ * parallel), so it pays for many files, not a few. A process that dies fails its waiting
+ * decodes and is started again, up to RESTARTS times; the processes never hold the caller's
+ * process open while idle. Rejects with TF_BACKEND_UNAVAILABLE if TensorFlow does not load.
  *
  * ```ts
- * const decode = await tensorflowJpegDecoder();
- * decode(await fs.readFile('cat.jpg'), 16); // 512×512 to 32×32: decoded at 1/8 scale
+ * const jpeg = await tensorflowJpegDecoder();
+ * await jpeg.decode(await fs.readFile('cat.jpg'), 16); // 512×512 to 32×32: at 1/8 scale
+ * await jpeg.close();
  * ```
  */
-export async function tensorflowJpegDecoder(): Promise<JpegDecoder> {
-  const tf = await loadTensorflow();
-  return (bytes, shrink) => {
-    tf.node.decodeJpeg(bytes, 3, jpegScaleFor(shrink), true, false).dispose();
+export async function tensorflowJpegDecoder(
+  options: { processes?: number } = {},
+): Promise<JpegDecoderProcesses> {
+  const count = Math.max(1, options.processes ?? Math.min(4, os.availableParallelism()));
+  const waiting = new Map<number, Waiting>();
+  let nextId = 1;
+  let restarts = 0;
+  let closed = false;
+  let busy = 0;
+  const workers: Worker[] = [];
+  /** Referenced only while a decode waits, so an idle decoder never keeps a CLI running. */
+  const hold = (on: boolean) => {
+    for (const w of workers) holdWorker(w, on);
   };
+  const settle = (id: number, error?: Error) => {
+    const w = waiting.get(id);
+    if (!w) return;
+    waiting.delete(id);
+    w.worker.busy--;
+    if (--busy === 0) hold(false);
+    if (error) w.reject(error);
+    else w.resolve();
+  };
+  const start = (): Worker => {
+    const worker = startWorker({
+      onReply: ({ id, error }) => settle(id, error ? new Error(oneLine(error)) : undefined),
+      onDeath: (error) => {
+        for (const [id, w] of waiting) if (w.worker === worker) settle(id, error);
+        const at = workers.indexOf(worker);
+        if (closed || at < 0) return;
+        if (restarts++ < RESTARTS) workers[at] = start();
+        else workers.splice(at, 1);
+      },
+    });
+    // Held while it starts (someone waits on it), let go once up if nothing is waiting.
+    void worker.ready.then(
+      () => busy === 0 && holdWorker(worker, false),
+      () => undefined,
+    );
+    return worker;
+  };
+  for (let i = 0; i < count; i++) workers.push(start());
+  const close = async () => {
+    closed = true;
+    await Promise.all(workers.map((w) => w.stop()));
+  };
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const decode: JpegDecoder = async (bytes, shrink) => {
+    // The least busy process that is up; one being started again is waited for.
+    const up = workers.filter((w) => w.up);
+    const worker = up.length > 0 ? up.reduce((a, b) => (b.busy < a.busy ? b : a)) : workers[0];
+    if (!worker || closed) {
+      throw new MenagerieError('TF_BACKEND_UNAVAILABLE', 'no TensorFlow JPEG process left');
+    }
+    if (!worker.up) await worker.ready;
+    const id = nextId++;
+    const done = new Promise<void>((resolve, reject) =>
+      waiting.set(id, { resolve, reject, worker }),
+    );
+    worker.busy++;
+    if (busy++ === 0) hold(true);
+    worker.send({ id, bytes, scale: jpegScaleFor(shrink) }, (error) => settle(id, error));
+    return done;
+  };
+  return {
+    decode,
+    close,
+    alive: () => !closed && workers.length > 0,
+    pids: () => workers.flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid])),
+  };
+}
+
+let shared: Promise<JpegDecoderProcesses> | undefined;
+let sharedUp: JpegDecoderProcesses | undefined;
+
+/**
+ * One `tensorflowJpegDecoder` for the process, started on first use and kept (its processes
+ * do not hold this one open), so TensorFlow loads once however many ingests run; a new one
+ * starts if the last gave up or failed to start.
+ *
+ * ```ts
+ * const { decode } = await sharedTensorflowJpegDecoder();
+ * ```
+ */
+export function sharedTensorflowJpegDecoder(): Promise<JpegDecoderProcesses> {
+  if (sharedUp && !sharedUp.alive()) shared = sharedUp = undefined;
+  if (shared) return shared;
+  const current = (shared = tensorflowJpegDecoder());
+  current.then(
+    (jpeg) => (sharedUp = jpeg),
+    () => {
+      if (shared === current) shared = undefined;
+    },
+  );
+  return current;
+}
+
+interface Worker {
+  child: ChildProcess;
+  /** Resolves once TensorFlow is loaded in it. */
+  ready: Promise<void>;
+  up: boolean;
+  busy: number;
+  /** Sends a request, calling `fail` if it cannot be sent. */
+  send(request: JpegRequest, fail: (error: Error) => void): void;
+  stop(): Promise<void>;
+}
+
+interface Waiting {
+  resolve(): void;
+  reject(error: Error): void;
+  worker: Worker;
+}
+
+function startWorker(events: {
+  onReply(reply: JpegReply): void;
+  onDeath(error: MenagerieError): void;
+}): Worker {
+  const child = fork(ENTRY, [], {
+    execArgv: ['--import', TSX],
+    // Buffers cross as bytes, not as JSON arrays of numbers.
+    serialization: 'advanced',
+    // TensorFlow's start-up lines stay out of the caller's output; the last line it wrote
+    // names the cause if the process dies.
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    // Its own process group: a Ctrl-C meant for the caller reaches it only as the caller's
+    // exit (its IPC channel closes), not mid-decode.
+    detached: true,
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+  });
+  let ready!: { resolve(): void; reject(error: Error): void };
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  const worker: Worker = {
+    child,
+    ready: new Promise<void>((resolve, reject) => (ready = { resolve, reject })),
+    up: false,
+    busy: 0,
+    send: () => undefined, // below
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+      await exited;
+    },
+  };
+  worker.ready.catch(() => undefined); // also reported to each decode that waits on it
+  worker.send = (request, fail) => {
+    // A process that died since the decode picked it fails the send, and so the decode.
+    child.send(request, (error) => error && fail(error));
+  };
+  child.on('message', (reply: JpegReply) => {
+    if (reply.id !== 0) return events.onReply(reply);
+    if (reply.error !== undefined) {
+      return ready.reject(new MenagerieError('TF_BACKEND_UNAVAILABLE', oneLine(reply.error)));
+    }
+    worker.up = true;
+    stderr = ''; // TensorFlow's start-up lines; what comes later may tell why it died
+    ready.resolve();
+  });
+  let dead = false;
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => (stderr = (stderr + text).slice(-2000)));
+  const died = (why: string) => {
+    if (dead) return; // 'error' and 'exit' can both come
+    dead = true;
+    worker.up = false;
+    const last = stderr.trim().split('\n').at(-1);
+    const error = new MenagerieError(
+      'TF_BACKEND_UNAVAILABLE',
+      `a TensorFlow JPEG process ${why}${last ? `: ${last}` : ''}`,
+    );
+    ready.reject(error);
+    events.onDeath(error);
+  };
+  child.on('error', (error) => died(`failed: ${error.message}`));
+  child.once('exit', (code, signal) =>
+    died(signal ? `was killed by ${signal}` : `exited with code ${String(code)}`),
+  );
+  return worker;
+}
+
+/** Whether a process holds the caller's event loop open: its handle, channel and stderr. */
+function holdWorker({ child }: Worker, on: boolean): void {
+  const handles = [child, child.channel, child.stderr as Socket | null];
+  for (const handle of handles) {
+    if (on) handle?.ref();
+    else handle?.unref();
+  }
+}
+
+function oneLine(text: string): string {
+  return text.split('\n').join(' ');
 }

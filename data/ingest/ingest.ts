@@ -6,7 +6,7 @@ import type { OpenDatabase } from '../database.js';
 import { namedBlobUris } from '../blob-references.js';
 import { countImages, insertImages, type LabelSplitCount } from '../image-catalog.js';
 import { IMAGE_FORMATS, probeImage } from '../image-probe.js';
-import { tensorflowJpegDecoder } from '../tensorflow-jpeg-decoder.js';
+import { sharedTensorflowJpegDecoder } from '../tensorflow-jpeg-decoder.js';
 import type { NewImage, Split } from '../tables.js';
 import {
   discoverSources,
@@ -20,16 +20,11 @@ import {
 export type JpegDecoderChoice = 'sharp' | 'tensorflow' | 'auto';
 
 /**
- * Files from which `auto` picks TensorFlow: loading it (about 0.9 s) is paid back by
- * saving 1–2 ms of sharp's per-file cost after several hundred files.
+ * Files from which `auto` picks TensorFlow: starting its decoder processes (about a second,
+ * once per process) is paid back by saving 1–2 ms of sharp's per-file cost after several
+ * hundred files.
  */
 export const AUTO_TENSORFLOW_FILES = 1000;
-/**
- * sharp decodes kept in flight beside TensorFlow's (which hold the event loop's thread)
- * in a by-reference ingest. `bench ingest` at load 2–3: 0.96× the Python anchor with none,
- * 1.01× with one, 1.11× with two; three measured no better than two.
- */
-const SHARP_ALONGSIDE = 2;
 
 export interface IngestOptions {
   /** A folder (`<split>/<label>/*` or `<label>/*`) or a `.csv` manifest. */
@@ -42,13 +37,16 @@ export interface IngestOptions {
   labelMap?: ReadonlyMap<string, string>;
   maxPixels?: number;
   /**
-   * What proves JPEGs whole: sharp (the default, off the event loop) or TensorFlow's
-   * libjpeg (`tensorflowJpegDecoder`: a third of the CPU per file, but on this thread and
-   * after loading TensorFlow, most of a second). `auto`, the CLI's default: TensorFlow
-   * from AUTO_TENSORFLOW_FILES files up, where its load pays for itself, sharp below.
+   * What proves JPEGs whole: sharp (the default) or TensorFlow's libjpeg in child processes
+   * (`sharedTensorflowJpegDecoder`: a third of sharp's CPU per file, after about a second
+   * of starting, once per process). `auto`, the CLI's default: TensorFlow from
+   * AUTO_TENSORFLOW_FILES files up, where its start pays for itself, sharp below.
    */
   jpegDecoder?: JpegDecoderChoice;
-  /** Files decoded at once (default: libuv's thread pool size, 4 unless UV_THREADPOOL_SIZE says). */
+  /**
+   * Files decoded at once (default: with sharp, libuv's thread pool size, 4 unless
+   * UV_THREADPOOL_SIZE says; with TensorFlow, TENSORFLOW_CONCURRENCY).
+   */
   concurrency?: number;
   /** Called after each file with running totals. */
   onProgress?: (progress: IngestProgress) => void;
@@ -92,10 +90,16 @@ const BATCH_SIZE = 500;
  */
 const READ_CHUNK = 16;
 /** sharp decodes on libuv's thread pool: one file per thread keeps every thread busy. */
-const DEFAULT_CONCURRENCY = Math.max(
+const SHARP_CONCURRENCY = Math.max(
   1,
   Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4,
 );
+/**
+ * Files in flight with TensorFlow's decoder processes: enough that each always has the next
+ * JPEG queued while this thread reads, hashes and inserts. With 2 processes on 2 cores, 8,
+ * 16 and 32 in flight measured alike, within the noise (1,350–1,900 images/s).
+ */
+const TENSORFLOW_CONCURRENCY = 16;
 
 type PendingRow = Omit<NewImage, 'label_id'> & { label: string };
 
@@ -135,9 +139,10 @@ export async function ingestImages(
   const many = discovered.sources.length >= AUTO_TENSORFLOW_FILES;
   const choice = options.jpegDecoder ?? 'sharp';
   const decoder = choice === 'auto' ? (many ? 'tensorflow' : 'sharp') : choice;
-  const decodeJpeg = decoder === 'tensorflow' ? await tensorflowJpegDecoder() : undefined;
+  const decodeJpeg =
+    decoder === 'tensorflow' ? (await sharedTensorflowJpegDecoder()).decode : undefined;
   report.jpegDecoder = decoder;
-  let sharpAlongside = 0;
+  const inFlight = decodeJpeg ? TENSORFLOW_CONCURRENCY : SHARP_CONCURRENCY;
   const valFraction = options.valFraction ?? 0.2;
   const knownInRun = new Map<string, string>();
   let batch: PendingRow[] = [];
@@ -179,20 +184,7 @@ export async function ingestImages(
     knownInRun.set(sha256, source.path);
     let info;
     try {
-      // TensorFlow decodes on this thread; sharp decodes alongside keep the thread pool (the
-      // other core) busy with files of their own, unless it writes blobs: copying, they
-      // slowed the writes more than they decoded (600 against 400 files/s).
-      const alongside =
-        decodeJpeg !== undefined && options.reference === true && sharpAlongside < SHARP_ALONGSIDE;
-      if (alongside) sharpAlongside++;
-      try {
-        info = await probeImage(bytes, {
-          maxPixels: options.maxPixels,
-          ...(!alongside && { decodeJpeg }),
-        });
-      } finally {
-        if (alongside) sharpAlongside--;
-      }
+      info = await probeImage(bytes, { maxPixels: options.maxPixels, decodeJpeg });
     } catch (error) {
       const reason = imageRejectReason(error);
       if (!reason) throw error;
@@ -241,9 +233,7 @@ export async function ingestImages(
     }
   };
   try {
-    await Promise.all(
-      Array.from({ length: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY) }, worker),
-    );
+    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? inFlight) }, worker));
   } finally {
     await files.return(undefined);
     await flush();

@@ -1,11 +1,16 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AUTO_TENSORFLOW_FILES, ingestImages } from '../../data/ingest/ingest.js';
 import { probeImage } from '../../data/image-probe.js';
-import { jpegScaleFor, tensorflowJpegDecoder } from '../../data/tensorflow-jpeg-decoder.js';
-import { AFHQ_MINI, makeImage, tempDir, writeFile } from '../helpers/fixtures.js';
+import {
+  jpegScaleFor,
+  tensorflowJpegDecoder,
+  type JpegDecoderProcesses,
+} from '../../data/tensorflow-jpeg-decoder.js';
+import { AFHQ_MINI, makeImage, REPO_ROOT, tempDir, writeFile } from '../helpers/fixtures.js';
 import { tempWorkspace } from '../helpers/workspace.js';
 
 /** sharp's own verdict on bytes, the one the TensorFlow decoder must never be laxer than. */
@@ -19,11 +24,34 @@ const sharpAccepts = (bytes: Buffer) =>
       () => false,
     );
 
+const photo = () => fs.readFileSync(path.join(AFHQ_MINI, 'cat/cat_001.jpg'));
+
+/** Whether a process of that id still runs (a zombie counts as ended). */
+const running = (pid: number) => {
+  try {
+    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+  } catch {
+    return false;
+  }
+};
+
+async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; !condition();) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 describe('tensorflowJpegDecoder', () => {
   const cleanups: (() => unknown)[] = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0)) await c();
   });
+  const decoder = async (processes = 1): Promise<JpegDecoderProcesses> => {
+    const jpeg = await tensorflowJpegDecoder({ processes });
+    cleanups.push(jpeg.close);
+    return jpeg;
+  };
 
   it('decodes at the DCT scale sharp shrinks on load at', () => {
     expect([1, 1.5, 2, 3, 4, 7.9, 8, 15.9, 16, 100].map(jpegScaleFor)).toEqual([
@@ -32,34 +60,26 @@ describe('tensorflowJpegDecoder', () => {
   });
 
   it('decodes real, progressive, CMYK and greyscale JPEGs', async () => {
-    const decode = await tensorflowJpegDecoder();
-    const photo = fs.readFileSync(path.join(AFHQ_MINI, 'cat/cat_001.jpg'));
-    const picture = await sharp(photo).resize(300, 200).toBuffer();
+    const { decode } = await decoder(2);
+    const picture = await sharp(photo()).resize(300, 200).toBuffer();
     for (const bytes of [
-      photo,
+      photo(),
       await sharp(picture).jpeg({ progressive: true }).toBuffer(),
       await sharp(picture).toColourspace('cmyk').jpeg().toBuffer(),
       await sharp(picture).greyscale().jpeg().toBuffer(),
     ]) {
-      expect(() => decode(bytes, 16)).not.toThrow();
-      expect(() => decode(bytes, 1)).not.toThrow();
+      await decode(bytes, 16);
+      await decode(bytes, 1);
     }
   });
 
   it('rejects every cut of a JPEG that sharp rejects, and accepts none sharp rejects', async () => {
-    const decode = await tensorflowJpegDecoder();
-    const photo = fs.readFileSync(path.join(AFHQ_MINI, 'cat/cat_001.jpg'));
-    const progressive = await sharp(photo).jpeg({ progressive: true }).toBuffer();
-    for (const bytes of [photo, progressive]) {
+    const { decode } = await decoder();
+    const progressive = await sharp(photo()).jpeg({ progressive: true }).toBuffer();
+    for (const bytes of [photo(), progressive]) {
       for (const kept of [0.1, 0.3, 0.6, 0.9, 0.98, 0.999]) {
         const cut = bytes.subarray(0, Math.floor(bytes.length * kept));
-        let accepted = true;
-        try {
-          decode(cut, 16);
-        } catch {
-          accepted = false;
-        }
-        expect(accepted).toBe(false);
+        await expect(decode(cut, 16)).rejects.toThrow();
         expect(await sharpAccepts(cut)).toBe(false);
         await expect(probeImage(cut, { decodeJpeg: decode })).rejects.toMatchObject({
           code: 'IMAGE_UNREADABLE',
@@ -67,6 +87,76 @@ describe('tensorflowJpegDecoder', () => {
       }
     }
   });
+
+  it('fails only the decodes a killed process held, and starts it again', async () => {
+    const jpeg = await decoder();
+    const [first] = jpeg.pids();
+    const decodes = Array.from({ length: 200 }, () => jpeg.decode(photo(), 16));
+    process.kill(first!, 'SIGKILL');
+    const results = await Promise.allSettled(decodes);
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    expect(failed.length).toBeGreaterThan(0);
+    for (const error of failed) {
+      expect(error).toMatchObject({
+        code: 'TF_BACKEND_UNAVAILABLE',
+        message: expect.stringContaining('was killed by SIGKILL') as unknown,
+      });
+    }
+    await jpeg.decode(photo(), 16);
+    expect(jpeg.pids()).toHaveLength(1);
+    expect(jpeg.pids()[0]).not.toBe(first);
+    expect(jpeg.alive()).toBe(true);
+  });
+
+  it('gives up after three restarts, and then fails fast', async () => {
+    const jpeg = await decoder();
+    for (let death = 1; death <= 4; death++) {
+      await jpeg.decode(photo(), 16); // waits for the restarted process to be up
+      const [pid] = jpeg.pids();
+      process.kill(pid!, 'SIGKILL');
+      await until(() => jpeg.pids()[0] !== pid, 'the death to be seen');
+    }
+    await until(() => !jpeg.alive(), 'the decoder to give up');
+    await expect(jpeg.decode(photo(), 16)).rejects.toMatchObject({
+      code: 'TF_BACKEND_UNAVAILABLE',
+      message: 'no TensorFlow JPEG process left',
+    });
+  });
+
+  it.each(['ends by itself', 'is killed'])(
+    'leaves no process behind when the caller %s',
+    async (how) => {
+      const dir = tempDir('menagerie-jpeg-');
+      cleanups.push(dir.remove);
+      const script = writeFile(
+        path.join(dir.dir, 'caller.mjs'),
+        `import fs from 'node:fs';
+const { tensorflowJpegDecoder } = await import(${JSON.stringify(
+          path.join(REPO_ROOT, 'data/tensorflow-jpeg-decoder.ts'),
+        )});
+const jpeg = await tensorflowJpegDecoder({ processes: 2 });
+await jpeg.decode(fs.readFileSync(${JSON.stringify(path.join(AFHQ_MINI, 'cat/cat_001.jpg'))}), 16);
+console.log(JSON.stringify(jpeg.pids()));
+// Without close(): an idle decoder must not keep this process running.
+if (process.argv[2] === 'is killed') setInterval(() => undefined, 1000);
+`,
+      );
+      const caller = spawn(process.execPath, ['--import', 'tsx', script, how], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise<number | null>((resolve) => caller.on('exit', resolve));
+      let out = '';
+      caller.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await until(() => out.includes(']'), 'the decoder to start', 60_000);
+      const pids = JSON.parse(out) as number[];
+      expect(pids).toHaveLength(2);
+      if (how === 'is killed') caller.kill('SIGKILL');
+      expect(await exited).toBe(how === 'is killed' ? null : 0);
+      await until(() => !pids.some(running), 'the decoder processes to end');
+    },
+    90_000,
+  );
 
   it('ingests with jpegDecoder tensorflow as with sharp: same rows, same rejections', async () => {
     const src = tempDir('menagerie-src-');
