@@ -1,7 +1,7 @@
 // `npm run bench -- ingest [--images N] [--rounds R]`: Menagerie's ingest of generated
 // 512×512 JPEGs by reference as `menagerie ingest --reference` runs it (its default
-// `--jpeg-decoder auto`: TensorFlow's libjpeg for this many files, its load included in the
-// first round), and copying into the blob store for information, against a
+// `--jpeg-decoder auto`: TensorFlow's libjpeg in child processes for this many files, their
+// start included in the first round), and copying into the blob store for information, against a
 // Python ingest doing the same work per file (bench/anchors/ingest_metadata.py): read,
 // sha256, skip stored hashes, decode at sharp's reduced scale down to 32×32 (Pillow
 // `draft`, as data/image-probe.ts decodes through sharp's shrink-on-load) and commit rows to
@@ -26,7 +26,7 @@ const ANCHOR = path.join(import.meta.dirname, 'anchors/ingest_metadata.py');
 
 export async function run(args: string[]): Promise<void> {
   const images = numberFlag(args, '--images', 2100);
-  const rounds = numberFlag(args, '--rounds', 3);
+  const rounds = numberFlag(args, '--rounds', 5);
   const perClass = Math.ceil(images / 3);
   const scaledOut = args.includes('postgres-s3') ? await benchServices(['postgres', 's3']) : null;
   if (scaledOut) Object.assign(process.env, scaledOut.env);
@@ -85,7 +85,7 @@ export async function run(args: string[]): Promise<void> {
   };
   for (let round = 1; round <= rounds; round++) {
     rates.python.push(await anchor([]));
-    // TensorFlow's load (most of a second, once per process) is timed in the first round only.
+    // The decoder processes' start (about a second, once per process) is timed in round 1 only.
     rates.reference.push(await ours(true));
     rates.sharp.push(await ours(true, 'sharp'));
     rates.copy.push(await ours(false));
