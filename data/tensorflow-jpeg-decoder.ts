@@ -210,7 +210,11 @@ function startWorker(events: {
     busy: 0,
     send: () => undefined, // below
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // An idle process is let go (holdWorker): held again, or the caller's process could
+      // end while it waits for the exit.
+      holdWorker(worker, true);
+      child.kill();
       await exited;
     },
   };

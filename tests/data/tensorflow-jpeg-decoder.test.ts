@@ -123,7 +123,7 @@ describe('tensorflowJpegDecoder', () => {
     });
   });
 
-  it.each(['ends by itself', 'is killed'])(
+  it.each(['ends by itself', 'is killed', 'closes it and starts another'])(
     'leaves no process behind when the caller %s',
     async (how) => {
       const dir = tempDir('menagerie-jpeg-');
@@ -134,11 +134,20 @@ describe('tensorflowJpegDecoder', () => {
 const { tensorflowJpegDecoder } = await import(${JSON.stringify(
           path.join(REPO_ROOT, 'data/tensorflow-jpeg-decoder.ts'),
         )});
+const photo = fs.readFileSync(${JSON.stringify(path.join(AFHQ_MINI, 'cat/cat_001.jpg'))});
 const jpeg = await tensorflowJpegDecoder({ processes: 2 });
-await jpeg.decode(fs.readFileSync(${JSON.stringify(path.join(AFHQ_MINI, 'cat/cat_001.jpg'))}), 16);
+await jpeg.decode(photo, 16);
 console.log(JSON.stringify(jpeg.pids()));
 // Without close(): an idle decoder must not keep this process running.
 if (process.argv[2] === 'is killed') setInterval(() => undefined, 1000);
+// Nothing else holds this process open while close() waits, nor while the next one starts.
+if (process.argv[2] === 'closes it and starts another') {
+  await jpeg.close();
+  const again = await tensorflowJpegDecoder({ processes: 1 });
+  await again.decode(photo, 16);
+  await again.close();
+  console.log('done');
+}
 `,
       );
       const caller = spawn(process.execPath, ['--import', 'tsx', script, how], {
@@ -149,10 +158,11 @@ if (process.argv[2] === 'is killed') setInterval(() => undefined, 1000);
       let out = '';
       caller.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       await until(() => out.includes(']'), 'the decoder to start', 60_000);
-      const pids = JSON.parse(out) as number[];
+      const pids = JSON.parse(out.split('\n')[0]!) as number[];
       expect(pids).toHaveLength(2);
       if (how === 'is killed') caller.kill('SIGKILL');
       expect(await exited).toBe(how === 'is killed' ? null : 0);
+      if (how === 'closes it and starts another') expect(out).toContain('done');
       await until(() => !pids.some(running), 'the decoder processes to end');
     },
     90_000,
