@@ -206,7 +206,8 @@ export const ERRORS = {
   },
   TF_BACKEND_UNAVAILABLE: {
     status: 500,
-    summary: '`@tensorflow/tfjs-node` did not load on native TensorFlow.',
+    summary:
+      "`@tensorflow/tfjs-node` did not load on native TensorFlow, in this process or in an ingest's JPEG decoder processes, or those processes died more than three times in one ingest.",
   },
   EXPERIMENT_NAME_INVALID: {
     status: 400,
