@@ -212,7 +212,10 @@ function startWorker(events: {
     ready: new Promise<void>((resolve, reject) => (ready = { resolve, reject })),
     up: false,
     busy: 0,
-    send: () => undefined, // below
+    send(request, fail) {
+      // A process that died since the decode picked it fails the send, and so the decode.
+      child.send(request, (error) => error && fail(error));
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       // An idle process is let go (holdWorker): held again, or the caller's process could
@@ -223,10 +226,6 @@ function startWorker(events: {
     },
   };
   worker.ready.catch(() => undefined); // also reported to each decode that waits on it
-  worker.send = (request, fail) => {
-    // A process that died since the decode picked it fails the send, and so the decode.
-    child.send(request, (error) => error && fail(error));
-  };
   child.on('message', (reply: JpegReply) => {
     if (reply.id !== 0) return events.onReply(reply);
     if (reply.error !== undefined) {
