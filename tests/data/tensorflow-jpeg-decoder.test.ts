@@ -155,6 +155,10 @@ if (process.argv[2] === 'closes it and starts another') {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       const exited = new Promise<number | null>((resolve) => caller.on('exit', resolve));
+      // A test that fails before the caller ends must not leave it (and its decoders) running.
+      cleanups.push(
+        () => caller.exitCode === null && caller.signalCode === null && caller.kill('SIGKILL'),
+      );
       let out = '';
       caller.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       await until(() => out.includes(']'), 'the decoder to start', 60_000);
