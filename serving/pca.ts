@@ -1,3 +1,4 @@
+import { tidyRead } from '../tf/tidy-read.js';
 import type { loadTensorflow } from '../tf/tensorflow.js';
 
 type Tf = Awaited<ReturnType<typeof loadTensorflow>>;
@@ -36,7 +37,7 @@ export function fitProjection(
   if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > features)
     throw new RangeError(`dimensions should be 1–${features}, got ${dimensions}`);
   const oversample = Math.min(features, dimensions + 10);
-  return tf.tidy(() => {
+  const [mean, components] = tidyRead(tf, () => {
     const flat = new Float32Array(n * features);
     rows.forEach((row, i) => flat.set(row, i * features));
     const x = tf.tensor2d(flat, [n, features]);
@@ -58,14 +59,9 @@ export function fitProjection(
       ),
       [dimensions, oversample],
     );
-    const components = picked.matMul(q.transpose());
-    return {
-      mean: mean.dataSync() as Float32Array,
-      components: components.dataSync() as Float32Array,
-      dimensions,
-      features,
-    };
+    return [mean, picked.matMul(q.transpose())];
   });
+  return { mean, components, dimensions, features };
 }
 
 /** Projects vectors with a fitted projection. */
@@ -76,20 +72,21 @@ export function project(
 ): Float32Array[] {
   if (rows.length === 0) return [];
   const { features, dimensions } = projection;
-  return tf.tidy(() => {
+  const [out] = tidyRead(tf, () => {
     const flat = new Float32Array(rows.length * features);
     rows.forEach((row, i) => {
       if (row.length !== features)
         throw new RangeError(`vector has ${row.length} values, the projection takes ${features}`);
       flat.set(row, i * features);
     });
-    const out = tf
-      .tensor2d(flat, [rows.length, features])
-      .sub(tf.tensor1d(projection.mean))
-      .matMul(tf.tensor2d(projection.components, [dimensions, features]), false, true)
-      .dataSync() as Float32Array;
-    return rows.map((_, i) => out.slice(i * dimensions, (i + 1) * dimensions));
+    return [
+      tf
+        .tensor2d(flat, [rows.length, features])
+        .sub(tf.tensor1d(projection.mean))
+        .matMul(tf.tensor2d(projection.components, [dimensions, features]), false, true),
+    ];
   });
+  return rows.map((_, i) => out.slice(i * dimensions, (i + 1) * dimensions));
 }
 
 /**

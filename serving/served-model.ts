@@ -1,3 +1,4 @@
+import { tidyRead } from '../tf/tidy-read.js';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
 import type { InputSpec } from '../data/input-spec.js';
@@ -108,7 +109,7 @@ export function createServedModel(
             pixels.map((p) => ({ pixels: p, view: 0 })),
           )
         : undefined;
-      const [probs, vectors] = tf.tidy(() => {
+      const [probs, vectors] = tidyRead(tf, () => {
         const xs = features
           ? tf.tensor2d(concatFloats(features), [pixels.length, features[0]!.length])
           : pixelsToTensor(tf, pixels, inputSpec);
@@ -116,7 +117,7 @@ export function createServedModel(
         const flat = e!.reshape([pixels.length, embeddingSize]);
         // The epsilon keeps an all-zero embedding (dead ReLUs) at zero instead of NaN.
         const unit = flat.div(flat.norm('euclidean', 1, true).add(1e-12));
-        return [p!.dataSync() as Float32Array, unit.dataSync() as Float32Array];
+        return [p!, unit];
       });
       const k = labels.length;
       return {

@@ -1,3 +1,4 @@
+import { tidyRead } from '../tf/tidy-read.js';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { createRng } from '../core/random.js';
 import { augmentBatch, DEFAULT_AUGMENT } from '../data/dataset-loader.js';
@@ -45,9 +46,9 @@ export function backboneFeatures(
   const out: Float32Array[] = [];
   for (let start = 0; start < inputs.length; start += FEATURE_BATCH) {
     const chunk = inputs.slice(start, start + FEATURE_BATCH);
-    const values = tf.tidy(() => {
+    const [values] = tidyRead(tf, () => {
       const xs = tf.concat(chunk.map((input) => viewTensor(tf, spec, input))) as TfNode.Tensor4D;
-      return backbone.features(xs).dataSync() as Float32Array;
+      return [backbone.features(xs)];
     });
     const size = values.length / chunk.length;
     for (let i = 0; i < chunk.length; i++) out.push(values.slice(i * size, (i + 1) * size));
