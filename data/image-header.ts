@@ -13,6 +13,8 @@ export interface ImageHeader {
   height: number;
   /** EXIF orientation 1–8 (1 when there is none). */
   orientation: number;
+  /** A JPEG's colour components from its frame header: 1 grey, 3 YCbCr or RGB, 4 CMYK/YCCK. */
+  components?: number;
 }
 
 /**
@@ -93,8 +95,11 @@ function readJpeg(b: Uint8Array): ImageHeader | undefined {
       if (length < 8) return undefined;
       const height = u16be(b, body + 1);
       const width = u16be(b, body + 3);
+      const components = b[body + 5]!;
       // Height 0 means a DNL marker gives it after the first scan: leave that to libvips.
-      return width && height ? { format: 'jpeg', width, height, orientation } : undefined;
+      return width && height
+        ? { format: 'jpeg', width, height, orientation, components }
+        : undefined;
     } else if (marker === 0xda) {
       return undefined; // a scan before any frame header
     }

@@ -20,4 +20,23 @@ export interface InputSpec {
   scale: number;
   /** Added after scaling: 0 for [0,1] inputs, -1 with scale 1/127.5 for MobileNet's [-1,1]. */
   offset: number;
+  /**
+   * How bytes become pixels (`decodeToPixels`); absent means `'sharp'`, as every model saved
+   * before this field was trained on.
+   * - `'sharp'`: libvips decodes (a JPEG at a reduced DCT scale), then a lanczos3 resize.
+   * - `'tensorflow'`: a JPEG is decoded by TensorFlow's libjpeg at the same reduced DCT scale,
+   *   then resized bilinearly (half-pixel centres), in the JPEG decoder processes: about a
+   *   third of sharp's CPU per photo. Other formats, and JPEGs turned by an EXIF orientation,
+   *   in CMYK, or that libjpeg will not decode, go the `'sharp'` way.
+   */
+  decoder?: ImageDecoder;
+}
+
+/** The ways `InputSpec.decoder` can name. */
+export const IMAGE_DECODERS = ['sharp', 'tensorflow'] as const;
+export type ImageDecoder = (typeof IMAGE_DECODERS)[number];
+
+/** The decoder a spec uses: `'sharp'` when it names none. */
+export function decoderOf(spec: InputSpec): ImageDecoder {
+  return spec.decoder ?? 'sharp';
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import type { InputSpec } from './input-spec.js';
+import { decoderOf, type InputSpec } from './input-spec.js';
 import { PREPROCESS_VERSION, RESIZE_KERNEL } from './preprocess.js';
 
 /** Caches above this total are trimmed, least recently used first. */
@@ -49,7 +49,8 @@ interface EntryManifest {
 
 /**
  * The cache key: changes whenever an image is added, removed or replaced, or the size, fit,
- * kernel, preprocessing version or libvips version changes, any of which changes pixels.
+ * decoder, kernel, preprocessing version or libvips version changes, any of which changes
+ * pixels.
  */
 export function pixelCacheKey(images: readonly CachedImage[], spec: InputSpec): string {
   const hash = createHash('sha256');
@@ -60,6 +61,8 @@ export function pixelCacheKey(images: readonly CachedImage[], spec: InputSpec): 
       kernel: RESIZE_KERNEL,
       size: spec.size,
       fit: spec.fit,
+      // Named only when not sharp, so caches built before decoders had names stay valid.
+      ...(decoderOf(spec) !== 'sharp' && { decoder: decoderOf(spec) }),
     }),
   );
   for (const image of images) hash.update(`\n${image.id}:${image.sha256}`);

@@ -1,6 +1,8 @@
 import sharp from 'sharp';
 import { MenagerieError } from '../core/errors.js';
-import type { InputSpec } from './input-spec.js';
+import { readImageHeader } from './image-header.js';
+import { decoderOf, type InputSpec } from './input-spec.js';
+import { jpegScaleFor, sharedTensorflowJpegDecoder } from './tensorflow-jpeg-decoder.js';
 
 // libvips' operation cache keys every pipeline's arguments and keeps its results, but
 // every image here arrives as new bytes: nothing is ever found in it. Off, serving spends
@@ -11,8 +13,9 @@ sharp.cache(false);
 type Tf = Pick<typeof import('@tensorflow/tfjs-node'), 'tensor4d'>;
 
 /**
- * Bumped whenever decodeToPixels can produce different pixels for the same bytes (kernel,
- * flattening, orientation), so pixel caches built by an older version are never reused.
+ * Bumped whenever decodeToPixels can produce different pixels for the same bytes and spec
+ * (kernel, flattening, orientation, either decoder's way), so pixel caches built by an older
+ * version are never reused.
  */
 export const PREPROCESS_VERSION = 1;
 
@@ -31,9 +34,10 @@ const BACKGROUND = { r: 255, g: 255, b: 255 };
 /**
  * Decodes image bytes into `spec.size × spec.size × 3` RGB pixels (row-major HWC uint8):
  * EXIF orientation applied, alpha flattened on white, greyscale expanded, resized with
- * `spec.fit`. The dataset loader and the inference engine both call it, so training and
- * serving never resize differently. Throws IMAGE_UNREADABLE naming `name` when the bytes
- * do not decode.
+ * `spec.fit`, the way `spec.decoder` names (see InputSpec). The dataset loader and the
+ * inference engine both call it, so training and serving never resize differently. Throws
+ * IMAGE_UNREADABLE naming `name` when the bytes do not decode, and TF_BACKEND_UNAVAILABLE
+ * when the `'tensorflow'` decoder's processes cannot run.
  *
  * ```ts
  * import fs from 'node:fs/promises';
@@ -49,6 +53,47 @@ export async function decodeToPixels(
   spec: InputSpec,
   name = 'image',
 ): Promise<Uint8Array> {
+  if (decoderOf(spec) === 'tensorflow') {
+    const pixels = await tensorflowPixels(bytes, spec);
+    if (pixels) return pixels;
+  }
+  return sharpPixels(bytes, spec, name);
+}
+
+/**
+ * Starts what decoding for `spec` needs ahead of the first image: the `'tensorflow'`
+ * decoder's processes (about a second), so no request waits on them.
+ */
+export async function prepareDecoder(spec: InputSpec): Promise<void> {
+  if (decoderOf(spec) === 'tensorflow') await sharedTensorflowJpegDecoder();
+}
+
+/**
+ * The `'tensorflow'` way for a JPEG shown as stored (EXIF orientation 1): libjpeg at the DCT
+ * scale sharp would pick, then a bilinear resize. `undefined` sends the image the sharp way:
+ * another format, a turned JPEG, a CMYK one (libjpeg's RGB from CMYK is not sharp's, 22 dB
+ * off on a photo), or one libjpeg refuses (sharp then names the fault). Embedded ICC
+ * profiles are not applied (sharp applies them): the same for training and serving.
+ */
+async function tensorflowPixels(
+  bytes: Uint8Array,
+  spec: InputSpec,
+): Promise<Uint8Array | undefined> {
+  const header = readImageHeader(bytes);
+  if (header?.format !== 'jpeg' || header.orientation !== 1 || header.components === 4)
+    return undefined;
+  const jpeg = await sharedTensorflowJpegDecoder();
+  // Both fits resize the shorter side to `size` at most; it sets how far libjpeg may shrink.
+  const scale = jpegScaleFor(Math.min(header.width, header.height) / spec.size);
+  try {
+    return await jpeg.pixels(bytes, { scale, size: spec.size, fit: spec.fit });
+  } catch (error) {
+    if (error instanceof MenagerieError) throw error; // the processes, not the image
+    return undefined;
+  }
+}
+
+async function sharpPixels(bytes: Uint8Array, spec: InputSpec, name: string) {
   let data: Buffer;
   let info: sharp.OutputInfo;
   try {

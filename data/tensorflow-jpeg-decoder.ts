@@ -10,8 +10,24 @@ import { MenagerieError } from '../core/errors.js';
  */
 export type JpegDecoder = (bytes: Uint8Array, shrink: number) => Promise<void>;
 
+/** What a JPEG is decoded to by `JpegDecoderProcesses.pixels`. */
+export interface JpegPixelsRequest {
+  /** The DCT scale denominator libjpeg decodes at: 1, 2, 4 or 8. */
+  scale: number;
+  /** Width and height of the result. */
+  size: number;
+  /** 'fill' stretches the whole image; 'cover' takes its centred square first. */
+  fit: 'fill' | 'cover';
+}
+
 export interface JpegDecoderProcesses {
   decode: JpegDecoder;
+  /**
+   * Decodes a JPEG at `request.scale` and resizes it bilinearly (half-pixel centres, rounded)
+   * to `size × size × 3` RGB bytes. Rejects with libjpeg's message if it does not decode,
+   * with TF_BACKEND_UNAVAILABLE if its process dies first.
+   */
+  pixels(bytes: Uint8Array, request: JpegPixelsRequest): Promise<Uint8Array>;
   /** False once closed, or once every process has died with no restart left. */
   alive(): boolean;
   /** The processes' ids, for diagnostics. */
@@ -25,11 +41,14 @@ export interface JpegRequest {
   id: number;
   bytes: Uint8Array;
   scale: number;
+  /** Asked for pixels: the reply carries them. Otherwise the decode only proves the data. */
+  resize?: Omit<JpegPixelsRequest, 'scale'>;
 }
 /** @internal Id 0 says the process is ready, or why it could not load TensorFlow. */
 export interface JpegReply {
   id: number;
   error?: string;
+  pixels?: Uint8Array;
 }
 
 /**
@@ -83,18 +102,19 @@ export async function tensorflowJpegDecoder(
   const hold = (on: boolean) => {
     for (const w of workers) holdWorker(w, on);
   };
-  const settle = (id: number, error?: Error) => {
+  const settle = (id: number, error?: Error, pixels?: Uint8Array) => {
     const w = waiting.get(id);
     if (!w) return;
     waiting.delete(id);
     w.worker.busy--;
     if (--busy === 0) hold(false);
     if (error) w.reject(error);
-    else w.resolve();
+    else w.resolve(pixels);
   };
   const start = (): Worker => {
     const worker = startWorker({
-      onReply: ({ id, error }) => settle(id, error ? new Error(oneLine(error)) : undefined),
+      onReply: ({ id, error, pixels }) =>
+        settle(id, error ? new Error(oneLine(error)) : undefined, pixels),
       onDeath: (error) => {
         for (const [id, w] of waiting) if (w.worker === worker) settle(id, error);
         const at = workers.indexOf(worker);
@@ -121,7 +141,11 @@ export async function tensorflowJpegDecoder(
     await close();
     throw error;
   }
-  const decode: JpegDecoder = async (bytes, shrink) => {
+  const request = async (
+    bytes: Uint8Array,
+    scale: number,
+    resize?: JpegRequest['resize'],
+  ): Promise<Uint8Array | undefined> => {
     // The least busy process that is up; one being started again is waited for.
     const up = workers.filter((w) => w.up);
     const worker = up.length > 0 ? up.reduce((a, b) => (b.busy < a.busy ? b : a)) : workers[0];
@@ -130,16 +154,23 @@ export async function tensorflowJpegDecoder(
     }
     if (!worker.up) await worker.ready;
     const id = nextId++;
-    const done = new Promise<void>((resolve, reject) =>
+    const done = new Promise<Uint8Array | undefined>((resolve, reject) =>
       waiting.set(id, { resolve, reject, worker }),
     );
     worker.busy++;
     if (busy++ === 0) hold(true);
-    worker.send({ id, bytes, scale: jpegScaleFor(shrink) }, (error) => settle(id, error));
+    worker.send({ id, bytes, scale, ...(resize && { resize }) }, (error) => settle(id, error));
     return done;
   };
   return {
-    decode,
+    decode: async (bytes, shrink) => void (await request(bytes, jpegScaleFor(shrink))),
+    async pixels(bytes, { scale, size, fit }) {
+      const pixels = await request(bytes, scale, { size, fit });
+      if (pixels?.length !== size * size * 3) {
+        throw new Error(`decoded to ${pixels?.length ?? 0} bytes, not ${size}×${size}×3`);
+      }
+      return pixels;
+    },
     close,
     alive: () => !closed && workers.length > 0,
     pids: () => workers.flatMap((w) => (w.child.pid === undefined ? [] : [w.child.pid])),
@@ -183,7 +214,7 @@ interface Worker {
 }
 
 interface Waiting {
-  resolve(): void;
+  resolve(pixels?: Uint8Array): void;
   reject(error: Error): void;
   worker: Worker;
 }

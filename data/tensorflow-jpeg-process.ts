@@ -1,9 +1,10 @@
 /**
  * A process of `tensorflowJpegDecoder` (tensorflow-jpeg-decoder.ts): loads TensorFlow, says
- * so, then decodes each JPEG it is sent at the DCT scale asked and replies with its id, and
- * the error if the data is not whole. One message at a time, in arrival order; it exits
+ * so, then decodes each JPEG it is sent at the DCT scale asked and replies with its id, the
+ * pixels if a resize was asked, and the error if the data is not whole. One message at a time, in arrival order; it exits
  * when its parent goes (the IPC channel closes), however the parent ended.
  */
+import type * as TfNode from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import type { JpegReply, JpegRequest } from './tensorflow-jpeg-decoder.js';
 
@@ -16,8 +17,9 @@ const tf = await loadTensorflow().catch((error: unknown) => {
   return new Promise<never>(() => undefined);
 });
 
-process.on('message', ({ id, bytes, scale }: JpegRequest) => {
+process.on('message', ({ id, bytes, scale, resize }: JpegRequest) => {
   try {
+    if (resize) return reply({ id, pixels: resized(bytes, scale, resize.size, resize.fit) });
     // No recovery from truncation: a file that ends early is an error, as in sharp's probe.
     tf.node.decodeJpeg(bytes, 3, scale, true, false).dispose();
     reply({ id });
@@ -26,3 +28,27 @@ process.on('message', ({ id, bytes, scale }: JpegRequest) => {
   }
 });
 reply({ id: 0 });
+
+/**
+ * Decoded at `scale` (no truncation recovery), its centred square for 'cover', then a
+ * bilinear resize with half-pixel centres: an exact halving averages each 2×2 block.
+ */
+function resized(bytes: Uint8Array, scale: number, size: number, fit: 'fill' | 'cover') {
+  // The values are read outside tidy: tidy walks what it returns, 4 ms for 12,288 numbers.
+  const result = tf.tidy(() => {
+    let image = tf.node.decodeJpeg(bytes, 3, scale, true, false) as TfNode.Tensor3D;
+    const [height, width] = image.shape;
+    if (fit === 'cover' && width !== height) {
+      const side = Math.min(width, height);
+      const top = Math.floor((height - side) / 2);
+      const left = Math.floor((width - side) / 2);
+      image = image.slice([top, left, 0], [side, side, 3]);
+    }
+    return tf.image.resizeBilinear(image, [size, size], false, true).round().clipByValue(0, 255);
+  });
+  try {
+    return Uint8Array.from(result.dataSync());
+  } finally {
+    result.dispose();
+  }
+}

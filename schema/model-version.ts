@@ -1,5 +1,6 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
 import type { ModelStage, ModelVersionStatus } from '../data/tables.js';
+import { decoderOf, type ImageDecoder } from '../data/input-spec.js';
 import type { ModelVersion as RegistryVersion } from '../registry/model-registry.js';
 import { Connection } from './connection.js';
 import { Param, toKeyValues } from './key-value.js';
@@ -38,6 +39,13 @@ export class ModelVersion {
   @Field(() => Int, { description: 'Input images are resized to inputSize × inputSize.' })
   inputSize!: number;
 
+  @Field(() => String, {
+    description:
+      "How its images become pixels, in training and serving alike: 'sharp' (libvips, lanczos3) " +
+      "or 'tensorflow' (JPEGs through TensorFlow's libjpeg at a reduced scale, then bilinear).",
+  })
+  imageDecoder!: ImageDecoder;
+
   @Field(() => [Param], { description: "The run's final metrics when registered." })
   metrics!: Param[];
 
@@ -59,6 +67,7 @@ export const toModelVersion = (v: RegistryVersion): ModelVersion => ({
   pluginVersion: v.pluginVersion,
   labels: [...v.labels],
   inputSize: v.inputSpec.size,
+  imageDecoder: decoderOf(v.inputSpec),
   metrics: toKeyValues(v.metrics),
   description: v.description,
   createdAt: v.createdAt,

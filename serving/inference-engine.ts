@@ -1,5 +1,5 @@
 import { MenagerieError } from '../core/errors.js';
-import { decodeToPixels } from '../data/preprocess.js';
+import { decodeToPixels, prepareDecoder } from '../data/preprocess.js';
 import type { ForwardResult, ServedModel, VersionRef } from './served-model.js';
 
 export type { VersionRef } from './served-model.js';
@@ -300,8 +300,10 @@ export async function createInferenceEngine(
       loading = true;
       const model = await options.loadVersion(ref);
       try {
-        // Warm-up: the first pass builds kernels and allocates; no request should pay it.
+        // Warm-up: the first pass builds kernels and allocates, and the decoder's processes
+        // start; no request should pay for either.
         const { size } = model.inputSpec;
+        await prepareDecoder(model.inputSpec);
         await model.forward([new Uint8Array(size * size * 3)]);
       } catch (error) {
         model.dispose();

@@ -1,7 +1,7 @@
 import { tidyRead } from '../tf/tidy-read.js';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
-import type { InputSpec } from '../data/input-spec.js';
+import { decoderOf, type InputSpec } from '../data/input-spec.js';
 import { pixelsToTensor } from '../data/preprocess.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import { installFastKernels } from '../tf/fast-kernels.js';
@@ -241,6 +241,7 @@ function sameSpec(a: InputSpec, b: InputSpec): boolean {
     a.channels === b.channels &&
     a.fit === b.fit &&
     a.scale === b.scale &&
-    a.offset === b.offset
+    a.offset === b.offset &&
+    decoderOf(a) === decoderOf(b)
   );
 }

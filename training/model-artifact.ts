@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
 import { loadTensorflow, tensorflowVersion } from '../tf/tensorflow.js';
-import type { InputSpec } from '../data/input-spec.js';
+import { IMAGE_DECODERS, type InputSpec } from '../data/input-spec.js';
 import type { HpValue, ModelArtifactManifest, ModelBackbone } from '../plugin-api/plugin.js';
 
 /** The file beside `model.json` that says how to load the model back and feed it. */
@@ -89,7 +89,7 @@ export async function readModelArtifactManifest(dir: string): Promise<ModelArtif
           m.labels.some((l) => typeof l !== 'string')
         ? 'labels should be a non-empty list of class names'
         : !isInputSpec(m.inputSpec)
-          ? 'inputSpec should have size, channels, fit, scale and offset'
+          ? `inputSpec should have size, channels, fit, scale and offset, and a decoder if any of ${IMAGE_DECODERS.join(', ')}`
           : typeof m.embeddingLayer !== 'string'
             ? 'embeddingLayer should be a layer name'
             : m.backbone !== undefined && !isModelBackbone(m.backbone)
@@ -230,7 +230,8 @@ function isInputSpec(value: unknown): value is InputSpec {
     value.channels === 3 &&
     (value.fit === 'fill' || value.fit === 'cover') &&
     typeof value.scale === 'number' &&
-    typeof value.offset === 'number'
+    typeof value.offset === 'number' &&
+    (value.decoder === undefined || IMAGE_DECODERS.some((d) => d === value.decoder))
   );
 }
 

@@ -35,6 +35,9 @@ describe('openPixelCache', () => {
     ).not.toBe(base);
     expect(pixelCacheKey(images(3), { ...SPEC, size: 8 })).not.toBe(base);
     expect(pixelCacheKey(images(3), { ...SPEC, fit: 'cover' })).not.toBe(base);
+    // Naming sharp, the default, keeps the key; the other decoder's pixels are others.
+    expect(pixelCacheKey(images(3), { ...SPEC, decoder: 'sharp' })).toBe(base);
+    expect(pixelCacheKey(images(3), { ...SPEC, decoder: 'tensorflow' })).not.toBe(base);
   });
 
   it('marks itself complete only when every record is written, and reads back across opens', async () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { isMenagerieError } from '../../core/errors.js';
 import type { InputSpec } from '../../data/input-spec.js';
 import { decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
+import type { Tensor3D } from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../../tf/tensorflow.js';
 import { AFHQ_MINI } from '../helpers/fixtures.js';
 
@@ -139,5 +140,90 @@ describe('pixelsToTensor', () => {
     expect(values[values.length - 1]).toBeCloseTo(1, 6);
     xs.dispose();
     expect(() => pixelsToTensor(tf, [new Uint8Array(5)], mobilenet)).toThrow(RangeError);
+  });
+});
+
+describe("decodeToPixels with the 'tensorflow' decoder", () => {
+  const tfSpec = (size: number, fit: InputSpec['fit'] = 'fill'): InputSpec => ({
+    ...spec(size, fit),
+    decoder: 'tensorflow',
+  });
+  const photo = () => fs.readFileSync(path.join(AFHQ_MINI, 'cat/cat_001.jpg'));
+  const psnr = (a: Uint8Array, b: Uint8Array) => {
+    let squares = 0;
+    for (let i = 0; i < a.length; i++) squares += (a[i]! - b[i]!) ** 2;
+    return 10 * Math.log10((255 * 255) / (squares / a.length));
+  };
+
+  it('gives libjpeg at the reduced DCT scale, bilinear to size: exactly, and near sharp', async () => {
+    const tf = await loadTensorflow();
+    const bytes = photo();
+    const pixels = await decodeToPixels(bytes, tfSpec(64));
+    // 512×512 to 64: libjpeg at 1/4 (sharp's shrink-on-load scale), then halved.
+    const expected = tf.tidy(() =>
+      tf.image
+        .resizeBilinear(tf.node.decodeJpeg(bytes, 3, 4) as Tensor3D, [64, 64], false, true)
+        .round(),
+    );
+    expect(Array.from(pixels)).toEqual(Array.from(expected.dataSync()));
+    expected.dispose();
+    expect(psnr(pixels, await decodeToPixels(bytes, spec(64)))).toBeGreaterThan(33);
+    // The same bytes, the same pixels: training and serving see one image.
+    expect(Buffer.from(await decodeToPixels(bytes, tfSpec(64))).equals(pixels)).toBe(true);
+  });
+
+  it('decodes progressive and greyscale JPEGs to RGB', async () => {
+    const grey = await sharp(photo()).toColourspace('b-w').jpeg().toBuffer();
+    const greyPixels = await decodeToPixels(grey, tfSpec(32));
+    expect(at(greyPixels, 32, 10, 10).every((v, _, [r]) => v === r)).toBe(true);
+    const progressive = await sharp(photo()).jpeg({ progressive: true }).toBuffer();
+    const pixels = await decodeToPixels(progressive, tfSpec(32));
+    expect(psnr(pixels, await decodeToPixels(photo(), tfSpec(32)))).toBeGreaterThan(40);
+  });
+
+  it('sends PNGs, EXIF-turned and CMYK JPEGs the sharp way', async () => {
+    const png = fs.readFileSync(path.join(AFHQ_MINI, 'dog/dog_012.png'));
+    const turned = await sharp(photo()).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const cmyk = await sharp(photo()).toColourspace('cmyk').jpeg().toBuffer();
+    for (const bytes of [png, turned, cmyk]) {
+      const pixels = await decodeToPixels(bytes, tfSpec(48));
+      expect(Buffer.from(pixels).equals(Buffer.from(await decodeToPixels(bytes, spec(48))))).toBe(
+        true,
+      );
+    }
+  });
+
+  it('crops the centred square with fit cover and stretches with fit fill', async () => {
+    // 600×200: red | green | blue thirds, decoded at 1/8 (75×25) for a 12-pixel side.
+    const third = (r: number, g: number, b: number) =>
+      sharp({ create: { width: 200, height: 200, channels: 3, background: { r, g, b } } })
+        .png()
+        .toBuffer();
+    const wide = await sharp({
+      create: { width: 600, height: 200, channels: 3, background: 'black' },
+    })
+      .composite([
+        { input: await third(255, 0, 0), left: 0, top: 0 },
+        { input: await third(0, 255, 0), left: 200, top: 0 },
+        { input: await third(0, 0, 255), left: 400, top: 0 },
+      ])
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    const cover = await decodeToPixels(wide, tfSpec(12, 'cover'));
+    expect(at(cover, 12, 0, 6)[1]).toBeGreaterThan(200);
+    expect(at(cover, 12, 11, 6)[1]).toBeGreaterThan(200);
+    const fill = await decodeToPixels(wide, tfSpec(12, 'fill'));
+    expect(at(fill, 12, 0, 6)[0]).toBeGreaterThan(200);
+    expect(at(fill, 12, 11, 6)[2]).toBeGreaterThan(200);
+  });
+
+  it('throws IMAGE_UNREADABLE naming the image for corrupt and truncated JPEGs', async () => {
+    const full = photo();
+    const header = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, ...Buffer.from('JFIF\0')]);
+    for (const bad of [header, full.subarray(0, full.length / 2)]) {
+      const error = await decodeToPixels(bad, tfSpec(64), 'image 7').catch((e: unknown) => e);
+      expect(isMenagerieError(error, 'IMAGE_UNREADABLE')).toBe(true);
+      expect((error as Error).message).toContain('image 7');
+    }
   });
 });

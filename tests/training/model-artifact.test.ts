@@ -130,6 +130,15 @@ describe('model artifact', () => {
       /3 outputs, the manifest 2 labels/,
     ],
     [
+      'an input spec naming an unknown decoder',
+      (d: string) => {
+        const m = JSON.parse(fs.readFileSync(path.join(d, 'menagerie.json'), 'utf8'));
+        m.inputSpec.decoder = 'pillow';
+        fs.writeFileSync(path.join(d, 'menagerie.json'), JSON.stringify(m));
+      },
+      /a decoder if any of sharp, tensorflow/,
+    ],
+    [
       'a missing model.json',
       (d: string) => fs.rmSync(path.join(d, 'model.json')),
       /does not load as a tfjs model/,
