@@ -5,7 +5,8 @@
 // (the `faces` champion: the reference CNN built through the `menagerie:cnn` plugin, served
 // by `menagerie serve` in a child process, its forward passes on the inference thread;
 // `--main-thread-too` measures it also with MENAGERIE_INFERENCE_THREAD=main) and to three Python servers of the same CNN, each
-// decoding with Pillow at sharp's reduced scale: Ray Serve with `@serve.batch` calling
+// decoding with Pillow at the same reduced scale, then bilinear, as the model's 'tensorflow'
+// decoder does: Ray Serve with `@serve.batch` calling
 // `model(x)` (bench/anchors/http_predict_ray.py), FastAPI + uvicorn calling `model(x)` per
 // request, and the reference project's FastAPI + uvicorn calling `model.predict` per request
 // (bench/anchors/http_predict_server.py). The servers run one after the other, never

@@ -1,9 +1,11 @@
 // `npm run bench -- predict-batch [--images N] [--repeats R]`: batched classification
 // throughput as the GraphQL predictBatch resolver runs it: N JPEGs (the AFHQ sample JPEGs,
-// cycled) sent 32 at a time to the serving InferenceEngine's `predictBatch` (sharp decode
-// on libuv's threads, one forward pass of the champion per 32, loaded through the registry
+// cycled) sent 32 at a time to the serving InferenceEngine's `predictBatch` (the model's
+// 'tensorflow' decoder: libjpeg at a reduced DCT scale in the JPEG decoder processes, then
+// bilinear; one forward pass of the champion per 32, loaded through the registry
 // and the `menagerie:cnn` plugin). Against Keras 3 on the same model and JPEGs
-// (bench/anchors/predict_keras.py): Pillow decode at sharp's reduced scale, then `model(x)`
+// (bench/anchors/predict_keras.py): Pillow decode at the same reduced scale and a bilinear
+// resize, then `model(x)`
 // per batch of 32, and `model.predict(x, batch_size=32)` over the pass's decoded images
 // plus the same decode; the ratio is against the faster of the two in the run. Passes alternate, one of Keras then one of ours, both processes alive,
 // so load from other processes hits both alike; each figure is the median of R passes.

@@ -2,9 +2,10 @@
 // way the GraphQL predict resolver classifies it: JPEG bytes in memory → the serving
 // InferenceEngine (serving/inference-engine.ts) following the `faces` champion, the
 // reference CNN loaded through the registry and the `menagerie:cnn` plugin
-// (serving/served-model.ts): sharp decode + resize to 64×64, one forward pass with its
-// embedding, probabilities back in JS; p50/p99 over R × N calls one at a time. Against Keras 3
-// on the same model and images, decoding with Pillow at sharp's reduced scale
+// (serving/served-model.ts): its 'tensorflow' decoder (libjpeg at a reduced DCT scale in the
+// JPEG decoder processes, bilinear to 64×64), one forward pass with its embedding,
+// probabilities back in JS; p50/p99 over R × N calls one at a time. Against Keras 3 on the
+// same model and images, decoding with Pillow at the same reduced scale, then bilinear
 // (bench/anchors/predict_keras.py): `model(x)` (the ratio) and `model.predict` (for
 // comparison). Rounds alternate, N calls of Keras then N of ours, both processes alive, so
 // load from other processes hits both alike. Real 512×512 AFHQ JPEGs from ../shared/samples,
@@ -97,7 +98,7 @@ export async function run(args: string[]): Promise<void> {
   );
   printFigure('keras model.predict p99', figure('predict_p99_ms'), 'ms');
   printFigure(
-    'python Pillow draft decode + lanczos3 resize alone p50',
+    'python Pillow draft decode + bilinear resize alone p50',
     figure('decode_p50_ms'),
     'ms',
   );

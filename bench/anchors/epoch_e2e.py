@@ -7,8 +7,8 @@ of each epoch, as Menagerie's trainer does.
 
 --pipeline tfdata (the default; what a careful Keras user writes today): `tf.data` from the
   paths, `read_file` + `decode_jpeg` at sharp's shrink-on-load scale (`ratio`, 1/4 for
-  512 -> 64, see sharp_scale.py) + a lanczos3 resize to 64x64 (sharp's kernel), parallel
-  map, `.cache()` after decode/resize so later epochs decode nothing, `.shuffle()` over the
+  512 -> 64, see sharp_scale.py) + a bilinear resize to 64x64 (the reference CNN's
+  'tensorflow' decoder), parallel map, `.cache()` after decode/resize so later epochs decode nothing, `.shuffle()` over the
   whole split each epoch, `.batch()`, Keras augmentation layers on each batch (RandomFlip,
   RandomRotation 10 deg, RandomZoom 0.1, RandomTranslation 0.1, RandomBrightness 0.2, edges
   'nearest': the ranges of Menagerie's DEFAULT_AUGMENT), rescale, `.prefetch(AUTOTUNE)`.
@@ -123,7 +123,8 @@ def tfdata_datasets(train_df, val_df, size, batch):
 
     def load(path, label):
         image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio)
-        image = tf.image.resize(image, (size, size), method="lanczos3", antialias=True)
+        # Bilinear, half-pixel centres, rounded: the reference CNN's 'tensorflow' decoder.
+        image = tf.round(tf.image.resize(image, (size, size), method="bilinear"))
         return tf.clip_by_value(image, 0.0, 255.0), tf.one_hot(label, len(classes))
 
     def source(df):

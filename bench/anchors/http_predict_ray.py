@@ -3,8 +3,8 @@
 One deployment, one replica (the machine has two cores; a second replica would contend
 for them), behind Ray Serve's HTTP proxy on 127.0.0.1:8000. `POST /predict` takes a
 multipart form with one field `file`; the replica decodes it with Pillow at sharp's
-shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py) and a lanczos3 resize, as
-Menagerie's serving does, then awaits a `@serve.batch` method (up to 32 images, 2 ms wait:
+shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py) and a bilinear resize, as
+Menagerie's serving does for the reference model, then awaits a `@serve.batch` method (up to 32 images, 2 ms wait:
 Menagerie's micro-batching defaults) that calls the Keras model as `model(x)` once per
 batch and answers JSON with the label, its confidence and every class's probability.
 
@@ -58,7 +58,7 @@ class Classifier:
     def decode(self, data):
         with self.Image.open(io.BytesIO(data)) as im:
             self.draft_like_sharp(im, SIZE, SIZE)
-            im = im.convert("RGB").resize((SIZE, SIZE), self.Image.LANCZOS)
+            im = im.convert("RGB").resize((SIZE, SIZE), self.Image.BILINEAR)
             return np.asarray(im, dtype=np.float32) / 255.0
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)

@@ -1,8 +1,9 @@
 """Anchor: Keras 3 inference with the reference CNN (random weights), TF 2.21 defaults.
 
 Every image is decoded from JPEG bytes in memory as Menagerie's serving decodes it: Pillow
-`draft` at sharp's shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py), RGB, a
-lanczos3 resize to 64x64 (sharp's kernel in data/preprocess.ts), scaled to [0, 1].
+`draft` at the shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py), RGB, a
+bilinear resize to 64x64 (the reference model's 'tensorflow' decoder in data/preprocess.ts:
+libjpeg at that scale, then bilinear), scaled to [0, 1].
 
 single: per call, decode one image, then `model(x, training=False)` (what a careful Keras
         user writes for one image: no tf.data pipeline, no per-call graph setup) and, for
@@ -43,7 +44,7 @@ WARMUP = 20
 def decode(data):
     with Image.open(io.BytesIO(data)) as im:
         draft_like_sharp(im, SIZE, SIZE)
-        im = im.convert("RGB").resize((SIZE, SIZE), Image.LANCZOS)
+        im = im.convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)
         return np.asarray(im, dtype=np.float32) / 255.0
 
 

@@ -6,6 +6,9 @@ largest of 8, 4, 2 not above shrink, then halves it when shrink is exactly that 
 ("known libjpeg rounding errors"). So 512 -> 64 decodes at 1/4 (128x128), not 1/8, and
 512 -> 32 at 1/8 (64x64). The rest of the way is its resize kernel, lanczos3 by default.
 `Image.draft` asks libjpeg for the same reduced scale; Pillow's LANCZOS is lanczos3.
+Menagerie's 'tensorflow' decoder (the reference CNN's) decodes JPEGs at the same scale
+through TensorFlow's libjpeg (data/tensorflow-jpeg-decoder.ts), then resizes bilinearly:
+its anchors use Pillow's BILINEAR after the same draft.
 """
 
 from PIL import Image

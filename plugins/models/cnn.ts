@@ -70,6 +70,7 @@ export function cnnModel(): ModelPlugin {
       fit: 'fill',
       scale: 1 / 255,
       offset: 0,
+      decoder: 'tensorflow',
     }),
     build: (hp, context) => buildCnn(cnnHyperparameters(hp), context),
     embeddingLayer: CNN_EMBEDDING_LAYER,

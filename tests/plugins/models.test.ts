@@ -108,6 +108,7 @@ describe('menagerie:cnn', () => {
       fit: 'fill',
       scale: 1 / 255,
       offset: 0,
+      decoder: 'tensorflow',
     });
     const model = await plugin.build(hp, { tf, labels, input: plugin.inputSpec(hp) });
     expect(model.layers.map((l) => l.name)).toEqual([
