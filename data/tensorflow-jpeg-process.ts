@@ -1,8 +1,9 @@
 /**
  * A process of `tensorflowJpegDecoder` (tensorflow-jpeg-decoder.ts): loads TensorFlow, says
  * so, then decodes each JPEG it is sent at the DCT scale asked and replies with its id, the
- * pixels if a resize was asked, and the error if the data is not whole. One message at a time, in arrival order; it exits
- * when its parent goes (the IPC channel closes), however the parent ended.
+ * pixels if a resize was asked, and the error if the data is not whole. One message at a
+ * time, in arrival order; it exits when its parent goes (the IPC channel closes), however
+ * the parent ended.
  */
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../tf/tensorflow.js';

@@ -1,5 +1,5 @@
-import { tidyRead } from '../tf/tidy-read.js';
 import type { loadTensorflow } from '../tf/tensorflow.js';
+import { tidyRead } from '../tf/tidy-read.js';
 
 type Tf = Awaited<ReturnType<typeof loadTensorflow>>;
 

@@ -1,4 +1,3 @@
-import { tidyRead } from '../tf/tidy-read.js';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { MenagerieError } from '../core/errors.js';
 import { decoderOf, type InputSpec } from '../data/input-spec.js';
@@ -6,6 +5,7 @@ import { pixelsToTensor } from '../data/preprocess.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import { installFastKernels } from '../tf/fast-kernels.js';
 import { tappedPredictor } from '../tf/native-predictor.js';
+import { tidyRead } from '../tf/tidy-read.js';
 import type { PluginRegistry } from '../plugin-api/plugin-registry.js';
 import type { ArtifactStore } from '../data/artifact-store.js';
 import { HyperParameters } from '../plugin-api/hyperparameters.js';

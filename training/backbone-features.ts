@@ -1,10 +1,10 @@
-import { tidyRead } from '../tf/tidy-read.js';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { createRng } from '../core/random.js';
 import { augmentBatch, DEFAULT_AUGMENT } from '../data/dataset-loader.js';
 import type { InputSpec } from '../data/input-spec.js';
 import { pixelsToTensor } from '../data/preprocess.js';
 import type { LoadedBackbone } from '../plugin-api/plugin.js';
+import { tidyRead } from '../tf/tidy-read.js';
 
 type Tf = Pick<typeof TfNode, 'tensor4d' | 'concat' | 'tidy' | 'dispose'>;
 
