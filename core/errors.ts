@@ -207,7 +207,7 @@ export const ERRORS = {
   TF_BACKEND_UNAVAILABLE: {
     status: 500,
     summary:
-      "`@tensorflow/tfjs-node` did not load on native TensorFlow, in this process or in an ingest's JPEG decoder processes, or those processes died more than three times in one ingest.",
+      "`@tensorflow/tfjs-node` did not load on native TensorFlow, in this process or in its JPEG decoder processes (an ingest's, or those decoding for a model whose input spec names the `tensorflow` decoder), or such a process died holding the image, or they died more than three times.",
   },
   EXPERIMENT_NAME_INVALID: {
     status: 400,
