@@ -21,6 +21,22 @@ const spec = (size: number, fit: InputSpec['fit'] = 'fill'): InputSpec => ({
 const at = (pixels: Uint8Array, size: number, x: number, y: number) =>
   Array.from(pixels.subarray((y * size + x) * 3, (y * size + x) * 3 + 3));
 
+/** A (3 × side)×side image of red | green | blue thirds, encoded by `encode`. */
+async function thirds(side: number, encode: (image: sharp.Sharp) => sharp.Sharp) {
+  const third = (r: number, g: number, b: number) =>
+    sharp({ create: { width: side, height: side, channels: 3, background: { r, g, b } } })
+      .png()
+      .toBuffer();
+  const wide = sharp({
+    create: { width: 3 * side, height: side, channels: 3, background: 'black' },
+  }).composite([
+    { input: await third(255, 0, 0), left: 0, top: 0 },
+    { input: await third(0, 255, 0), left: side, top: 0 },
+    { input: await third(0, 0, 255), left: 2 * side, top: 0 },
+  ]);
+  return encode(wide).toBuffer();
+}
+
 describe('decodeToPixels', () => {
   it('decodes a real AFHQ JPEG and PNG to size×size×3 with varied content', async () => {
     for (const file of ['cat/cat_001.jpg', 'dog/dog_012.png']) {
@@ -89,21 +105,8 @@ describe('decodeToPixels', () => {
   });
 
   it('crops with fit cover and stretches with fit fill', async () => {
-    // 60×20: red | green | blue thirds. Cover keeps the middle (green); fill keeps all three.
-    const third = (r: number, g: number, b: number) =>
-      sharp({ create: { width: 20, height: 20, channels: 3, background: { r, g, b } } })
-        .png()
-        .toBuffer();
-    const wide = await sharp({
-      create: { width: 60, height: 20, channels: 3, background: 'black' },
-    })
-      .composite([
-        { input: await third(255, 0, 0), left: 0, top: 0 },
-        { input: await third(0, 255, 0), left: 20, top: 0 },
-        { input: await third(0, 0, 255), left: 40, top: 0 },
-      ])
-      .png()
-      .toBuffer();
+    // Cover keeps the middle (green); fill keeps all three.
+    const wide = await thirds(20, (image) => image.png());
     const cover = await decodeToPixels(wide, spec(12, 'cover'));
     expect(at(cover, 12, 0, 6)[1]).toBeGreaterThan(200);
     const fill = await decodeToPixels(wide, spec(12, 'fill'));
@@ -194,21 +197,8 @@ describe("decodeToPixels with the 'tensorflow' decoder", () => {
   });
 
   it('crops the centred square with fit cover and stretches with fit fill', async () => {
-    // 600×200: red | green | blue thirds, decoded at 1/8 (75×25) for a 12-pixel side.
-    const third = (r: number, g: number, b: number) =>
-      sharp({ create: { width: 200, height: 200, channels: 3, background: { r, g, b } } })
-        .png()
-        .toBuffer();
-    const wide = await sharp({
-      create: { width: 600, height: 200, channels: 3, background: 'black' },
-    })
-      .composite([
-        { input: await third(255, 0, 0), left: 0, top: 0 },
-        { input: await third(0, 255, 0), left: 200, top: 0 },
-        { input: await third(0, 0, 255), left: 400, top: 0 },
-      ])
-      .jpeg({ quality: 95 })
-      .toBuffer();
+    // Decoded at 1/8 (75×25) for a 12-pixel side.
+    const wide = await thirds(200, (image) => image.jpeg({ quality: 95 }));
     const cover = await decodeToPixels(wide, tfSpec(12, 'cover'));
     expect(at(cover, 12, 0, 6)[1]).toBeGreaterThan(200);
     expect(at(cover, 12, 11, 6)[1]).toBeGreaterThan(200);
