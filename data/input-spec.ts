@@ -24,9 +24,10 @@ export interface InputSpec {
    * How bytes become pixels (`decodeToPixels`); absent means `'sharp'`, as every model saved
    * before this field was trained on.
    * - `'sharp'`: libvips decodes (a JPEG at a reduced DCT scale), then a lanczos3 resize.
-   * - `'tensorflow'`: a JPEG is decoded by TensorFlow's libjpeg at the same reduced DCT scale,
-   *   then resized bilinearly (half-pixel centres), in the JPEG decoder processes: about a
-   *   third of sharp's CPU per photo. Other formats, and JPEGs turned by an EXIF orientation,
+   * - `'tensorflow'`: a JPEG is decoded by TensorFlow's libjpeg at the smallest DCT scale
+   *   that keeps the size (`dctScaleFor`), then resized bilinearly (half-pixel centres) if
+   *   not the size already, in the JPEG decoder processes: about a quarter of sharp's CPU
+   *   per photo. Other formats, and JPEGs turned by an EXIF orientation,
    *   in CMYK, or that libjpeg will not decode, go the `'sharp'` way.
    */
   decoder?: ImageDecoder;

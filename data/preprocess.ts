@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { MenagerieError } from '../core/errors.js';
 import { readImageHeader } from './image-header.js';
 import { decoderOf, type InputSpec } from './input-spec.js';
-import { jpegScaleFor, sharedTensorflowJpegDecoder } from './tensorflow-jpeg-decoder.js';
+import { sharedTensorflowJpegDecoder } from './tensorflow-jpeg-decoder.js';
 
 // libvips' operation cache keys every pipeline's arguments and keeps its results, but
 // every image here arrives as new bytes: nothing is ever found in it. Off, serving spends
@@ -69,8 +69,8 @@ export async function prepareDecoder(spec: InputSpec): Promise<void> {
 }
 
 /**
- * The `'tensorflow'` way for a JPEG shown as stored (EXIF orientation 1): libjpeg at the DCT
- * scale sharp would pick, then a bilinear resize. `undefined` sends the image the sharp way:
+ * The `'tensorflow'` way for a JPEG shown as stored (EXIF orientation 1): libjpeg at the
+ * smallest DCT scale that keeps the size, then a bilinear resize if it is not the size yet. `undefined` sends the image the sharp way:
  * another format, a turned JPEG, a CMYK one (libjpeg's RGB from CMYK is not sharp's, 22 dB
  * off on a photo), or one libjpeg refuses (sharp then names the fault). Embedded ICC
  * profiles are not applied (sharp applies them): the same for training and serving.
@@ -83,14 +83,23 @@ async function tensorflowPixels(
   if (header?.format !== 'jpeg' || header.orientation !== 1 || header.components === 4)
     return undefined;
   const jpeg = await sharedTensorflowJpegDecoder();
-  // Both fits resize the shorter side to `size` at most; it sets how far libjpeg may shrink.
-  const scale = jpegScaleFor(Math.min(header.width, header.height) / spec.size);
+  const scale = dctScaleFor(Math.min(header.width, header.height), spec.size);
   try {
     return await jpeg.pixels(bytes, { scale, size: spec.size, fit: spec.fit });
   } catch (error) {
     if (error instanceof MenagerieError) throw error; // the processes, not the image
     return undefined;
   }
+}
+
+/**
+ * The DCT scale libjpeg decodes at: the smallest image (1/8, 1/4, 1/2 or whole) whose
+ * shorter side still has `size` pixels or more (libjpeg rounds up), as both fits need. A
+ * 512×512 JPEG for a 64-pixel side decodes at 1/8, straight to 64×64: each pixel the mean
+ * of an 8×8 block, and no resize.
+ */
+export function dctScaleFor(shorterSide: number, size: number): number {
+  return [8, 4, 2].find((scale) => Math.ceil(shorterSide / scale) >= size) ?? 1;
 }
 
 async function sharpPixels(bytes: Uint8Array, spec: InputSpec, name: string) {

@@ -6,9 +6,10 @@ reference CNN (Adam 1e-3, batch 32) and validate on the val split (rescaled only
 of each epoch, as Menagerie's trainer does.
 
 --pipeline tfdata (the default; what a careful Keras user writes today): `tf.data` from the
-  paths, `read_file` + `decode_jpeg` at sharp's shrink-on-load scale (`ratio`, 1/4 for
-  512 -> 64, see sharp_scale.py) + a bilinear resize to 64x64 (the reference CNN's
-  'tensorflow' decoder), parallel map, `.cache()` after decode/resize so later epochs decode nothing, `.shuffle()` over the
+  paths, `read_file` + `decode_jpeg` at the reference CNN's 'tensorflow' decoder's scale
+  (`ratio`, 1/8 for 512 -> 64, straight to 64x64, see sharp_scale.py; a bilinear resize
+  when that scale does not give the size), parallel map, `.cache()` after decode/resize so
+  later epochs decode nothing, `.shuffle()` over the
   whole split each epoch, `.batch()`, Keras augmentation layers on each batch (RandomFlip,
   RandomRotation 10 deg, RandomZoom 0.1, RandomTranslation 0.1, RandomBrightness 0.2, edges
   'nearest': the ranges of Menagerie's DEFAULT_AUGMENT), rescale, `.prefetch(AUTOTUNE)`.
@@ -39,7 +40,7 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.keras.preprocessing.image import ImageDataGenerator  # noqa: E402
 from reference_cnn import reference_cnn  # noqa: E402
-from sharp_scale import sharp_jpeg_shrink  # noqa: E402
+from sharp_scale import tensorflow_dct_scale  # noqa: E402
 
 
 def frame(db_path, split):
@@ -113,18 +114,22 @@ def generator_datasets(train_df, val_df, size, batch):
 
 
 def tfdata_datasets(train_df, val_df, size, batch):
-    """tf.data: decode once at sharp's scale, cache, shuffle, augment per batch, prefetch."""
+    """tf.data: decode once at the decoder's scale, cache, shuffle, augment per batch, prefetch."""
     classes = sorted(set(train_df["label"]) | set(val_df["label"]))
     # One scale for the split, from the first image's size (every image here is 512x512).
     with open(train_df["path"].iloc[0], "rb") as f:
         shape = tf.io.extract_jpeg_shape(f.read()).numpy()
-    ratio = sharp_jpeg_shrink(int(shape[1]), int(shape[0]), size, size)
+    ratio = tensorflow_dct_scale(int(shape[1]), int(shape[0]), size)
+    # As the 'tensorflow' decoder: no resize when libjpeg's scale gives the size already.
+    resize = -(-int(min(shape[0], shape[1])) // ratio) != size or shape[0] != shape[1]
     autotune = tf.data.AUTOTUNE
 
     def load(path, label):
         image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=ratio)
-        # Bilinear, half-pixel centres, rounded: the reference CNN's 'tensorflow' decoder.
-        image = tf.round(tf.image.resize(image, (size, size), method="bilinear"))
+        if resize:  # bilinear, half-pixel centres, rounded: the 'tensorflow' decoder's
+            image = tf.round(tf.image.resize(image, (size, size), method="bilinear"))
+        # decode_jpeg's shape is unknown to the graph; a known one keeps Keras from retracing.
+        image = tf.ensure_shape(tf.cast(image, tf.float32), (size, size, 3))
         return tf.clip_by_value(image, 0.0, 255.0), tf.one_hot(label, len(classes))
 
     def source(df):

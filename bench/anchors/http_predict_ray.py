@@ -2,8 +2,8 @@
 
 One deployment, one replica (the machine has two cores; a second replica would contend
 for them), behind Ray Serve's HTTP proxy on 127.0.0.1:8000. `POST /predict` takes a
-multipart form with one field `file`; the replica decodes it with Pillow at sharp's
-shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py) and a bilinear resize, as
+multipart form with one field `file`; the replica decodes it with Pillow at the 'tensorflow'
+decoder's DCT scale (1/8 for 512 -> 64, see sharp_scale.py) and a bilinear resize, as
 Menagerie's serving does for the reference model, then awaits a `@serve.batch` method (up to 32 images, 2 ms wait:
 Menagerie's micro-batching defaults) that calls the Keras model as `model(x)` once per
 batch and answers JSON with the label, its confidence and every class's probability.
@@ -47,17 +47,17 @@ class Classifier:
         import keras
         from PIL import Image
         from reference_cnn import reference_cnn
-        from sharp_scale import draft_like_sharp
+        from sharp_scale import draft_like_tensorflow
 
         self.Image = Image
-        self.draft_like_sharp = draft_like_sharp
+        self.draft_like_tensorflow = draft_like_tensorflow
         keras.utils.set_random_seed(0)
         self.model = reference_cnn(SIZE, len(LABELS))
         self.model(np.zeros((1, SIZE, SIZE, 3), np.float32), training=False)  # warm-up
 
     def decode(self, data):
         with self.Image.open(io.BytesIO(data)) as im:
-            self.draft_like_sharp(im, SIZE, SIZE)
+            self.draft_like_tensorflow(im, SIZE)
             im = im.convert("RGB").resize((SIZE, SIZE), self.Image.BILINEAR)
             return np.asarray(im, dtype=np.float32) / 255.0
 

@@ -1,8 +1,8 @@
 """Anchor: FastAPI + uvicorn + Keras 3 on TF 2.21, one image per request, no batching.
 
 `POST /predict` takes a multipart form with one field `file`, reads its bytes, decodes them
-with Pillow at the shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py) and a
-bilinear resize to 64x64, as Menagerie's serving decodes for the reference model, scales to [0, 1] and runs
+with Pillow at the 'tensorflow' decoder's DCT scale (1/8 for 512 -> 64, see sharp_scale.py)
+and a bilinear resize to 64x64, as Menagerie's serving decodes for the reference model, scales to [0, 1] and runs
 `model.predict` on the reference CNN (random weights, seed 0): the reference project's
 serving code, answering JSON with the label, its confidence and every class's probability.
 `POST /predict-call` is the same with `model(x, training=False)`, what a careful Keras user
@@ -31,7 +31,7 @@ import uvicorn  # noqa: E402
 from fastapi import FastAPI, File, UploadFile  # noqa: E402
 from PIL import Image  # noqa: E402
 from reference_cnn import reference_cnn  # noqa: E402
-from sharp_scale import draft_like_sharp  # noqa: E402
+from sharp_scale import draft_like_tensorflow  # noqa: E402
 
 SIZE = 64
 LABELS = ["cat", "dog", "wild"]
@@ -39,7 +39,7 @@ LABELS = ["cat", "dog", "wild"]
 
 def decode(data):
     with Image.open(io.BytesIO(data)) as im:
-        draft_like_sharp(im, SIZE, SIZE)
+        draft_like_tensorflow(im, SIZE)
         im = im.convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)
         return np.asarray(im, dtype=np.float32) / 255.0
 

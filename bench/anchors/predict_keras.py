@@ -1,9 +1,9 @@
 """Anchor: Keras 3 inference with the reference CNN (random weights), TF 2.21 defaults.
 
 Every image is decoded from JPEG bytes in memory as Menagerie's serving decodes it: Pillow
-`draft` at the shrink-on-load scale (1/4 for 512 -> 64, see sharp_scale.py), RGB, a
-bilinear resize to 64x64 (the reference model's 'tensorflow' decoder in data/preprocess.ts:
-libjpeg at that scale, then bilinear), scaled to [0, 1].
+`draft` at the scale of the reference model's 'tensorflow' decoder (data/preprocess.ts;
+1/8 for 512 -> 64, straight to 64x64, see sharp_scale.py), RGB, a bilinear resize to 64x64
+(a copy when the draft is already that size), scaled to [0, 1].
 
 single: per call, decode one image, then `model(x, training=False)` (what a careful Keras
         user writes for one image: no tf.data pipeline, no per-call graph setup) and, for
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 from reference_cnn import reference_cnn  # noqa: E402
-from sharp_scale import draft_like_sharp  # noqa: E402
+from sharp_scale import draft_like_tensorflow  # noqa: E402
 
 SIZE = 64
 CLASSES = 3
@@ -43,7 +43,7 @@ WARMUP = 20
 
 def decode(data):
     with Image.open(io.BytesIO(data)) as im:
-        draft_like_sharp(im, SIZE, SIZE)
+        draft_like_tensorflow(im, SIZE)
         im = im.convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)
         return np.asarray(im, dtype=np.float32) / 255.0
 

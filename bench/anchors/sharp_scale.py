@@ -6,9 +6,11 @@ largest of 8, 4, 2 not above shrink, then halves it when shrink is exactly that 
 ("known libjpeg rounding errors"). So 512 -> 64 decodes at 1/4 (128x128), not 1/8, and
 512 -> 32 at 1/8 (64x64). The rest of the way is its resize kernel, lanczos3 by default.
 `Image.draft` asks libjpeg for the same reduced scale; Pillow's LANCZOS is lanczos3.
-Menagerie's 'tensorflow' decoder (the reference CNN's) decodes JPEGs at the same scale
-through TensorFlow's libjpeg (data/tensorflow-jpeg-decoder.ts), then resizes bilinearly:
-its anchors use Pillow's BILINEAR after the same draft.
+Menagerie's 'tensorflow' decoder (the reference CNN's, data/preprocess.ts) decodes JPEGs
+through TensorFlow's libjpeg at the smallest DCT scale whose shorter side keeps the target
+size (1/8 for 512 -> 64, straight to 64x64), then resizes bilinearly if the size is not
+already right: its anchors draft at that scale (`draft_like_tensorflow`) and use Pillow's
+BILINEAR, a no-op copy when the draft is already the size.
 """
 
 from PIL import Image
@@ -21,6 +23,21 @@ def sharp_jpeg_shrink(width, height, target_w, target_h):
     if factor > 1 and int(shrink) == factor:
         factor //= 2
     return factor
+
+
+def tensorflow_dct_scale(width, height, size):
+    """The DCT scale of Menagerie's 'tensorflow' decoder (`dctScaleFor`, data/preprocess.ts)."""
+    shorter = min(width, height)
+    return next((s for s in (8, 4, 2) if -(-shorter // s) >= size), 1)
+
+
+def draft_like_tensorflow(im, size):
+    """Calls `im.draft` so a JPEG decodes at the 'tensorflow' decoder's scale; no-op otherwise."""
+    if im.format != "JPEG":
+        return
+    scale = tensorflow_dct_scale(im.width, im.height, size)
+    if scale > 1:
+        im.draft("RGB", (-(-im.width // scale), -(-im.height // scale)))
 
 
 def draft_like_sharp(im, target_w, target_h):

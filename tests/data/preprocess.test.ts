@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isMenagerieError } from '../../core/errors.js';
 import type { InputSpec } from '../../data/input-spec.js';
-import { decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
+import { dctScaleFor, decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
 import type { Tensor3D } from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../../tf/tensorflow.js';
 import { AFHQ_MINI } from '../helpers/fixtures.js';
@@ -158,18 +158,31 @@ describe("decodeToPixels with the 'tensorflow' decoder", () => {
     return 10 * Math.log10((255 * 255) / (squares / a.length));
   };
 
-  it('gives libjpeg at the reduced DCT scale, bilinear to size: exactly, and near sharp', async () => {
+  it('picks the smallest DCT scale that keeps the size', () => {
+    expect(
+      [
+        [512, 64],
+        [512, 65],
+        [375, 64],
+        [128, 64],
+        [127, 64],
+        [100, 64],
+      ].map(([side, size]) => dctScaleFor(side!, size!)),
+    ).toEqual([8, 4, 4, 2, 2, 1]);
+  });
+
+  it('gives libjpeg at that scale, bilinear to size if need be: exactly, and near sharp', async () => {
     const tf = await loadTensorflow();
     const bytes = photo();
+    // 512×512 to 64: libjpeg at 1/8 is 64×64 already; to 48, that resized bilinearly.
     const pixels = await decodeToPixels(bytes, tfSpec(64));
-    // 512×512 to 64: libjpeg at 1/4 (sharp's shrink-on-load scale), then halved.
-    const expected = tf.tidy(() =>
-      tf.image
-        .resizeBilinear(tf.node.decodeJpeg(bytes, 3, 4) as Tensor3D, [64, 64], false, true)
-        .round(),
+    const scaled = tf.node.decodeJpeg(bytes, 3, 8) as Tensor3D;
+    expect(Array.from(pixels)).toEqual(Array.from(scaled.dataSync()));
+    const resized = tf.tidy(() => tf.image.resizeBilinear(scaled, [48, 48], false, true).round());
+    expect(Array.from(await decodeToPixels(bytes, tfSpec(48)))).toEqual(
+      Array.from(resized.dataSync()),
     );
-    expect(Array.from(pixels)).toEqual(Array.from(expected.dataSync()));
-    expected.dispose();
+    tf.dispose([scaled, resized]);
     expect(psnr(pixels, await decodeToPixels(bytes, spec(64)))).toBeGreaterThan(33);
     // The same bytes, the same pixels: training and serving see one image.
     expect(Buffer.from(await decodeToPixels(bytes, tfSpec(64))).equals(pixels)).toBe(true);
