@@ -4,13 +4,15 @@
 // (trainModel + loadImageDataset, pixel cache cleared first so epoch 1 decodes every JPEG,
 // later epochs read the cache) against two Keras pipelines on the same files, whose paths
 // they read from our SQLite catalogue (bench/anchors/epoch_e2e.py): tf.data with
-// decode_jpeg at sharp's reduced scale, `.cache()` after decode/resize, `.shuffle()`, Keras
+// decode_jpeg at the reference CNN's decoder's scale, `.cache()` after decode/resize, `.shuffle()`, Keras
 // augmentation layers and `.prefetch(AUTOTUNE)` (the ratios), and the reference project's
 // ImageDataGenerator.flow_from_dataframe, decoding and augmenting every epoch (for
 // comparison). All validate on the val split inside each epoch, so an epoch is train + val.
 // Epochs alternate, tf.data, then ImageDataGenerator, then ours, all processes alive, so
-// load from other processes hits all alike. Epoch 1 (decode included) and epoch 2 (cached)
-// each get a ratio.
+// load from other processes hits all alike. Epoch 1 (decode included) and epoch 2 (cached;
+// the median of epochs 2 to E, 3 by default: the tf.data anchor's first batch of an epoch
+// sometimes waited 15-17 s on an idle machine, which one epoch alone would report) each get
+// a ratio.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -41,7 +43,7 @@ interface EpochTimes {
 
 export async function run(args: string[]): Promise<void> {
   const perClass = numberFlag(args, '--per-class', 1000);
-  const epochs = numberFlag(args, '--epochs', 2);
+  const epochs = numberFlag(args, '--epochs', 3);
   if (epochs < 2) throw new Error('--epochs should be at least 2: epoch 2 is the figure');
   const source = path.join(WORK, `epoch-e2e-src-${perClass}`);
   const dataDir = path.join(WORK, `epoch-e2e-data-${perClass}`);
