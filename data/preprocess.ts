@@ -70,10 +70,11 @@ export async function prepareDecoder(spec: InputSpec): Promise<void> {
 
 /**
  * The `'tensorflow'` way for a JPEG shown as stored (EXIF orientation 1): libjpeg at the
- * smallest DCT scale that keeps the size, then a bilinear resize if it is not the size yet. `undefined` sends the image the sharp way:
- * another format, a turned JPEG, a CMYK one (libjpeg's RGB from CMYK is not sharp's, 22 dB
- * off on a photo), or one libjpeg refuses (sharp then names the fault). Embedded ICC
- * profiles are not applied (sharp applies them): the same for training and serving.
+ * smallest DCT scale that keeps the size, then a bilinear resize if it is not the size yet.
+ * `undefined` sends the image the sharp way: another format, a turned JPEG, a CMYK one
+ * (libjpeg's RGB from CMYK is not sharp's, 22 dB off on a photo), or one libjpeg refuses
+ * (sharp then names the fault). Embedded ICC profiles are not applied (sharp applies them):
+ * the same for training and serving.
  */
 async function tensorflowPixels(
   bytes: Uint8Array,
