@@ -27,6 +27,11 @@ export interface BlobStore {
   stat(uri: string): Promise<{ bytes: number; modifiedAt: number } | null>;
   /** Removes the blob; a missing blob is not an error. */
   delete(uri: string): Promise<void>;
+  /**
+   * The file holding the blob's bytes, for a store that keeps them in local files, so a
+   * decoder process can read them itself; undefined for other stores and URIs.
+   */
+  localPath?(uri: string): string | undefined;
   /** Every blob this store holds, for sweeping orphans. Stores that cannot list omit it. */
   list?(): AsyncIterable<{ uri: string; modifiedAt: number }>;
 }
@@ -65,6 +70,13 @@ export function referenceBlobStore(): BlobStore {
       return stat ? { bytes: stat.size, modifiedAt: stat.mtimeMs } : null;
     },
     async delete() {},
+    localPath(uri) {
+      try {
+        return pathOf(uri);
+      } catch {
+        return undefined; // get() names the fault
+      }
+    },
   };
 }
 
@@ -92,6 +104,10 @@ export function routeBlobStores(primary: BlobStore, ...others: BlobStore[]): Blo
     get: (uri) => storeFor(uri).get(uri),
     stat: (uri) => storeFor(uri).stat(uri),
     delete: (uri) => storeFor(uri).delete(uri),
+    localPath: (uri) => {
+      const store = all.find((s) => s.schemes.includes(uriScheme(uri)));
+      return store?.localPath?.(uri);
+    },
     ...(primary.list ? { list: () => primary.list!() } : {}),
   };
 }

@@ -8,7 +8,12 @@ import { MenagerieError, isMenagerieError } from '../core/errors.js';
 import { decoderOf, type InputSpec } from './input-spec.js';
 import { limiter, loadDatasetRecords, oneHot, shuffleInPlace } from './dataset-records.js';
 import { openPixelCache, type PixelCache } from './pixel-cache.js';
-import { decodeToPixels, pixelsToTensor, prepareDecoder } from './preprocess.js';
+import {
+  decodeFileToPixels,
+  decodeToPixels,
+  pixelsToTensor,
+  prepareDecoder,
+} from './preprocess.js';
 import { createRng, type Rng } from '../core/random.js';
 import type { Database, Split } from './tables.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
@@ -177,14 +182,19 @@ export async function loadImageDataset(
   const decode = async (index: number): Promise<Uint8Array> => {
     const record = records[index]!;
     const name = `image ${record.id} (${record.uri})`;
-    let bytes: Buffer;
-    try {
-      bytes = await blobs.get(record.uri);
-    } catch (error) {
-      if (!isMenagerieError(error)) throw error;
-      throw new MenagerieError(error.code, `${name}: ${error.message}`, { cause: error });
-    }
-    const pixels = await decodeToPixels(bytes, spec, name);
+    const read = async () => {
+      try {
+        return await blobs.get(record.uri);
+      } catch (error) {
+        if (!isMenagerieError(error)) throw error;
+        throw new MenagerieError(error.code, `${name}: ${error.message}`, { cause: error });
+      }
+    };
+    // With the 'tensorflow' decoder a local file is read by the decoder process itself.
+    const file = decoderOf(spec) === 'tensorflow' ? blobs.localPath?.(record.uri) : undefined;
+    const pixels = file
+      ? await decodeFileToPixels(file, spec, name, read)
+      : await decodeToPixels(await read(), spec, name);
     decoded++;
     options.onProgress?.({
       kind: 'decode',

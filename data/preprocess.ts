@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { MenagerieError } from '../core/errors.js';
-import { readImageHeader } from './image-header.js';
 import { decoderOf, type InputSpec } from './input-spec.js';
 import { sharedTensorflowJpegDecoder } from './tensorflow-jpeg-decoder.js';
+import { tensorflowScale } from './tensorflow-pixels.js';
 
 // libvips' operation cache keys every pipeline's arguments and keeps its results, but
 // every image here arrives as new bytes: nothing is ever found in it. Off, serving spends
@@ -71,20 +71,17 @@ export async function prepareDecoder(spec: InputSpec): Promise<void> {
 /**
  * The `'tensorflow'` way for a JPEG shown as stored (EXIF orientation 1): libjpeg at the
  * smallest DCT scale that keeps the size, then a bilinear resize if it is not the size yet.
- * `undefined` sends the image the sharp way: another format, a turned JPEG, a CMYK one
- * (libjpeg's RGB from CMYK is not sharp's, 22 dB off on a photo), or one libjpeg refuses
- * (sharp then names the fault). Embedded ICC profiles are not applied (sharp applies them):
- * the same for training and serving.
+ * `undefined` sends the image the sharp way (see `tensorflowScale`), as does a JPEG libjpeg
+ * refuses (sharp then names the fault). Embedded ICC profiles are not applied (sharp
+ * applies them): the same for training and serving.
  */
 async function tensorflowPixels(
   bytes: Uint8Array,
   spec: InputSpec,
 ): Promise<Uint8Array | undefined> {
-  const header = readImageHeader(bytes);
-  if (header?.format !== 'jpeg' || header.orientation !== 1 || header.components === 4)
-    return undefined;
+  const scale = tensorflowScale(bytes, spec.size);
+  if (scale === undefined) return undefined;
   const jpeg = await sharedTensorflowJpegDecoder();
-  const scale = dctScaleFor(Math.min(header.width, header.height), spec.size);
   try {
     return await jpeg.pixels(bytes, { scale, size: spec.size, fit: spec.fit });
   } catch (error) {
@@ -94,13 +91,27 @@ async function tensorflowPixels(
 }
 
 /**
- * The DCT scale libjpeg decodes at: the smallest image (1/8, 1/4, 1/2 or whole) whose
- * shorter side still has `size` pixels or more (libjpeg rounds up), as both fits need. A
- * 512×512 JPEG for a 64-pixel side decodes at 1/8, straight to 64×64: each pixel the mean
- * of an 8×8 block, and no resize.
+ * decodeToPixels for bytes in a local file (a blob store's `localPath`): the same pixels,
+ * but with the `'tensorflow'` decoder a decoder process reads the file itself, so its
+ * bytes are neither read nor sent by this process (0.2–0.3 ms of this thread a photo while
+ * it trains). `readBytes` is what the sharp way reads, and what names a missing file.
  */
-export function dctScaleFor(shorterSide: number, size: number): number {
-  return [8, 4, 2].find((scale) => Math.ceil(shorterSide / scale) >= size) ?? 1;
+export async function decodeFileToPixels(
+  file: string,
+  spec: InputSpec,
+  name: string,
+  readBytes: () => Promise<Uint8Array>,
+): Promise<Uint8Array> {
+  if (decoderOf(spec) !== 'tensorflow') return decodeToPixels(await readBytes(), spec, name);
+  const jpeg = await sharedTensorflowJpegDecoder();
+  try {
+    const pixels = await jpeg.pixelsOfFile(file, { size: spec.size, fit: spec.fit });
+    if (pixels) return pixels;
+  } catch (error) {
+    if (error instanceof MenagerieError) throw error; // the processes, not the image
+  }
+  // Not one for libjpeg, refused by it, or unreadable: sharp decides, or get() says why.
+  return sharpPixels(await readBytes(), spec, name);
 }
 
 async function sharpPixels(bytes: Uint8Array, spec: InputSpec, name: string) {

@@ -28,6 +28,15 @@ export interface JpegDecoderProcesses {
    * with TF_BACKEND_UNAVAILABLE if its process dies first.
    */
   pixels(bytes: Uint8Array, request: JpegPixelsRequest): Promise<Uint8Array>;
+  /**
+   * `pixels` for the file at `path`, which the process reads, picking the scale itself
+   * (`tensorflowScale`); undefined when the file is not one for libjpeg (the sharp way).
+   * Rejects as `pixels` does, and if the file cannot be read.
+   */
+  pixelsOfFile(
+    path: string,
+    request: Omit<JpegPixelsRequest, 'scale'>,
+  ): Promise<Uint8Array | undefined>;
   /** False once closed, or once every process has died with no restart left. */
   alive(): boolean;
   /** The processes' ids, for diagnostics. */
@@ -39,8 +48,8 @@ export interface JpegDecoderProcesses {
 /** @internal The messages between `tensorflowJpegDecoder` and its processes. */
 export interface JpegRequest {
   id: number;
-  bytes: Uint8Array;
-  scale: number;
+  /** The JPEG, or the file the process reads it from (and then picks the scale itself). */
+  source: { bytes: Uint8Array; scale: number } | { path: string };
   /** Asked for pixels: the reply carries them. Otherwise the decode only proves the data. */
   resize?: Omit<JpegPixelsRequest, 'scale'>;
 }
@@ -49,6 +58,8 @@ export interface JpegReply {
   id: number;
   error?: string;
   pixels?: Uint8Array;
+  /** A file that is not one for libjpeg: decode it the sharp way. */
+  sharp?: true;
 }
 
 /**
@@ -142,8 +153,7 @@ export async function tensorflowJpegDecoder(
     throw error;
   }
   const request = async (
-    bytes: Uint8Array,
-    scale: number,
+    source: JpegRequest['source'],
     resize?: JpegRequest['resize'],
   ): Promise<Uint8Array | undefined> => {
     // The least busy process that is up; one being started again is waited for.
@@ -159,17 +169,17 @@ export async function tensorflowJpegDecoder(
     );
     worker.busy++;
     if (busy++ === 0) hold(true);
-    worker.send({ id, bytes, scale, ...(resize && { resize }) }, (error) => settle(id, error));
+    worker.send({ id, source, ...(resize && { resize }) }, (error) => settle(id, error));
     return done;
   };
   return {
-    decode: async (bytes, shrink) => void (await request(bytes, jpegScaleFor(shrink))),
+    decode: async (bytes, shrink) => void (await request({ bytes, scale: jpegScaleFor(shrink) })),
     async pixels(bytes, { scale, size, fit }) {
-      const pixels = await request(bytes, scale, { size, fit });
-      if (pixels?.length !== size * size * 3) {
-        throw new Error(`decoded to ${pixels?.length ?? 0} bytes, not ${size}×${size}×3`);
-      }
-      return pixels;
+      return sized(await request({ bytes, scale }, { size, fit }), size);
+    },
+    async pixelsOfFile(path, { size, fit }) {
+      const pixels = await request({ path }, { size, fit });
+      return pixels && sized(pixels, size);
     },
     close,
     alive: () => !closed && workers.length > 0,
@@ -295,6 +305,13 @@ function holdWorker({ child }: Worker, on: boolean): void {
     if (on) handle?.ref();
     else handle?.unref();
   }
+}
+
+function sized(pixels: Uint8Array | undefined, size: number): Uint8Array {
+  if (pixels?.length !== size * size * 3) {
+    throw new Error(`decoded to ${pixels?.length ?? 0} bytes, not ${size}×${size}×3`);
+  }
+  return pixels;
 }
 
 function oneLine(text: string): string {

@@ -1,13 +1,16 @@
 /**
  * A process of `tensorflowJpegDecoder` (tensorflow-jpeg-decoder.ts): loads TensorFlow, says
- * so, then decodes each JPEG it is sent at the DCT scale asked and replies with its id, the
- * pixels if a resize was asked, and the error if the data is not whole. One message at a
- * time, in arrival order; it exits when its parent goes (the IPC channel closes), however
- * the parent ended.
+ * so, then decodes each JPEG it is sent (or reads from the file named) at the DCT scale asked
+ * (or the `'tensorflow'` decoder's, for a file) and replies with its id, the pixels if a
+ * resize was asked, and the error if the data is not whole. One message at a time, in
+ * arrival order; it exits when its parent goes (the IPC channel closes), however the parent
+ * ended.
  */
+import fs from 'node:fs';
 import type * as TfNode from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import type { JpegReply, JpegRequest } from './tensorflow-jpeg-decoder.js';
+import { tensorflowScale } from './tensorflow-pixels.js';
 
 const reply = (message: JpegReply, then: () => void = () => undefined) =>
   process.send!(message, then);
@@ -18,8 +21,12 @@ const tf = await loadTensorflow().catch((error: unknown) => {
   return new Promise<never>(() => undefined);
 });
 
-process.on('message', ({ id, bytes, scale, resize }: JpegRequest) => {
+process.on('message', ({ id, source, resize }: JpegRequest) => {
   try {
+    const bytes = 'path' in source ? fs.readFileSync(source.path) : source.bytes;
+    // A file is only ever sent for pixels (pixelsOfFile), so `resize` is there.
+    const scale = 'path' in source ? tensorflowScale(bytes, resize?.size ?? 1) : source.scale;
+    if (scale === undefined) return reply({ id, sharp: true });
     if (resize) return reply({ id, pixels: resized(bytes, scale, resize.size, resize.fit) });
     // No recovery from truncation: a file that ends early is an error, as in sharp's probe.
     tf.node.decodeJpeg(bytes, 3, scale, true, false).dispose();

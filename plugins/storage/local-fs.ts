@@ -65,6 +65,13 @@ export function localFsStorage(options: { folder?: string } = {}): StoragePlugin
         async delete(uri) {
           await fs.rm(pathOf(uri), { force: true });
         },
+        localPath(uri) {
+          try {
+            return pathOf(uri);
+          } catch {
+            return undefined; // get() names the fault
+          }
+        },
         async *list() {
           for (const a of await readdirOrEmpty(root)) {
             for (const b of await readdirOrEmpty(path.join(root, a))) {

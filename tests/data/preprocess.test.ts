@@ -4,10 +4,11 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isMenagerieError } from '../../core/errors.js';
 import type { InputSpec } from '../../data/input-spec.js';
-import { dctScaleFor, decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
+import { decodeFileToPixels, decodeToPixels, pixelsToTensor } from '../../data/preprocess.js';
+import { dctScaleFor } from '../../data/tensorflow-pixels.js';
 import type { Tensor3D } from '@tensorflow/tfjs-node';
 import { loadTensorflow } from '../../tf/tensorflow.js';
-import { AFHQ_MINI } from '../helpers/fixtures.js';
+import { AFHQ_MINI, tempDir, writeFile } from '../helpers/fixtures.js';
 
 const spec = (size: number, fit: InputSpec['fit'] = 'fill'): InputSpec => ({
   size,
@@ -218,6 +219,47 @@ describe("decodeToPixels with the 'tensorflow' decoder", () => {
     const fill = await decodeToPixels(wide, tfSpec(12, 'fill'));
     expect(at(fill, 12, 0, 6)[0]).toBeGreaterThan(200);
     expect(at(fill, 12, 11, 6)[2]).toBeGreaterThan(200);
+  });
+
+  it('decodes a local file in a decoder process to the pixels its bytes give', async () => {
+    const dir = tempDir('menagerie-pixels-');
+    try {
+      const cases = {
+        'photo.jpg': [photo(), 0],
+        'dog.png': [fs.readFileSync(path.join(AFHQ_MINI, 'dog/dog_012.png')), 1],
+        'turned.jpg': [await sharp(photo()).jpeg().withMetadata({ orientation: 6 }).toBuffer(), 1],
+        'cmyk.jpg': [await sharp(photo()).toColourspace('cmyk').jpeg().toBuffer(), 1],
+      } as const;
+      for (const [name, [bytes, reads]] of Object.entries(cases)) {
+        const file = writeFile(path.join(dir.dir, name), bytes);
+        let read = 0;
+        const readBytes = () => {
+          read++;
+          return Promise.resolve(fs.readFileSync(file));
+        };
+        const pixels = await decodeFileToPixels(file, tfSpec(64), name, readBytes);
+        expect(
+          Buffer.from(pixels).equals(Buffer.from(await decodeToPixels(bytes, tfSpec(64)))),
+        ).toBe(true);
+        // Only what goes the sharp way is read here; the JPEG's bytes never came this way.
+        expect(read).toBe(reads);
+      }
+      const cut = writeFile(path.join(dir.dir, 'cut.jpg'), photo().subarray(0, 9000));
+      const unreadable = decodeFileToPixels(cut, tfSpec(64), 'image 9', () =>
+        Promise.resolve(fs.readFileSync(cut)),
+      );
+      await expect(unreadable).rejects.toMatchObject({
+        code: 'IMAGE_UNREADABLE',
+        message: expect.stringContaining('image 9') as unknown,
+      });
+      const gone = path.join(dir.dir, 'gone.jpg');
+      const missing = new Error('the store says: no blob');
+      await expect(
+        decodeFileToPixels(gone, tfSpec(64), 'gone', () => Promise.reject(missing)),
+      ).rejects.toBe(missing);
+    } finally {
+      dir.remove();
+    }
   });
 
   it('throws IMAGE_UNREADABLE naming the image for corrupt and truncated JPEGs', async () => {

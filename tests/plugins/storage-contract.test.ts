@@ -54,6 +54,18 @@ forEachStore((backend) => {
       await blobs.delete(uri); // a missing blob is not an error
     });
 
+    it('names the local file of a blob only where one holds it', async () => {
+      const { blobs } = open();
+      const uri = await blobs.put(Buffer.from('on disk?'), { ext: 'bin' });
+      const file = blobs.localPath?.(uri);
+      if (backend.name === 'local') {
+        expect(fs.readFileSync(file!).toString()).toBe('on disk?');
+        expect(blobs.localPath!('blob:../../etc/passwd')).toBeUndefined();
+      } else {
+        expect(file).toBeUndefined();
+      }
+    });
+
     it('writes a blob once: a second put of the same bytes keeps the first object', async () => {
       const { blobs } = open();
       const bytes = Buffer.from('create once');
