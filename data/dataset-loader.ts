@@ -17,33 +17,17 @@ import {
 import { createRng, type Rng } from '../core/random.js';
 import type { Database, Split } from './tables.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
+import {
+  augmentPixels,
+  DEFAULT_AUGMENT,
+  drawAugmentations,
+  type AugmentOptions,
+} from './augment.js';
+import { augmentOffThread } from './augment-worker.js';
+
+export { DEFAULT_AUGMENT, type AugmentOptions } from './augment.js';
 
 type Tf = Awaited<ReturnType<typeof loadTensorflow>>;
-
-/**
- * Random transforms applied to training batches, drawn per example. Ranges are ± around
- * identity; 0 or false turns one off.
- */
-export interface AugmentOptions {
-  /** Mirror left-right with probability ½ (default true). */
-  flip?: boolean;
-  /** Maximum rotation in degrees (default 10). */
-  rotation?: number;
-  /** Maximum zoom as a fraction: 0.1 samples a scale in [0.9, 1.1] (default 0.1). */
-  zoom?: number;
-  /** Maximum shift as a fraction of the side, on each axis (default 0.1). */
-  shift?: number;
-  /** Maximum brightness change as a fraction: 0.2 multiplies by [0.8, 1.2] (default 0.2). */
-  brightness?: number;
-}
-
-export const DEFAULT_AUGMENT: Required<AugmentOptions> = {
-  flip: true,
-  rotation: 10,
-  zoom: 0.1,
-  shift: 0.1,
-  brightness: 0.2,
-};
 
 /** What the loader reports as it goes; decode events count JPEGs actually decoded. */
 export type DatasetLoadEvent =
@@ -237,25 +221,36 @@ export async function loadImageDataset(
     const order = records.map((_, i) => i);
     if (shuffle) shuffleInPlace(order, seed.fork('order').fork(String(epoch)));
     const batchCount = Math.ceil(order.length / batchSize);
-    const fetchBatch = (b: number) =>
-      track(Promise.all(order.slice(b * batchSize, (b + 1) * batchSize).map(pixelsOf)));
-    // Pixels are fetched ahead (sharp decodes on libuv threads) while the caller trains;
-    // tensors are built only when asked for, since tfjs-node ops run on this thread anyway.
-    const ahead: Promise<Uint8Array[]>[] = [];
+    // A batch's input: for training, augmented on the augmentation thread as soon as its
+    // pixels are in; else the pixels, scaled on this thread when asked for.
+    const prepare = async (b: number): Promise<Float32Array | Uint8Array[]> => {
+      const pixels = await Promise.all(
+        order.slice(b * batchSize, (b + 1) * batchSize).map(pixelsOf),
+      );
+      if (!augment) return pixels;
+      const draws = drawAugmentations(seed.fork('augment').fork(`${epoch}/${b}`), pixels.length);
+      return augmentOffThread(pixels, spec, augment, draws);
+    };
+    const fetchBatch = (b: number) => track(prepare(b));
+    // Batches are prepared ahead (decodes in the decoder processes or on libuv threads,
+    // augmentation on its thread) while the caller trains; tensors are built only when
+    // asked for, since tfjs-node ops run on this thread anyway.
+    const ahead: Promise<Float32Array | Uint8Array[]>[] = [];
     for (let b = 0; b < batchCount; b++) {
       while (ahead.length <= Math.min(b + prefetch, batchCount - 1)) {
         ahead.push(fetchBatch(ahead.length));
       }
-      const pixels = await ahead[b]!;
+      const input = await ahead[b]!;
       const indices = order.slice(b * batchSize, (b + 1) * batchSize);
       const ys = oneHot(
         tf,
         indices.map((i) => records[i]!.labelIndex),
         labels.length,
       );
-      const xs = augment
-        ? augmentBatch(tf, pixels, spec, augment, seed.fork('augment').fork(`${epoch}/${b}`))
-        : pixelsToTensor(tf, pixels, spec);
+      const xs =
+        input instanceof Float32Array
+          ? tf.tensor4d(input, [indices.length, spec.size, spec.size, 3])
+          : pixelsToTensor(tf, input, spec);
       yield { xs, ys };
     }
   }
@@ -282,11 +277,7 @@ export async function loadImageDataset(
 }
 
 /**
- * Augments a batch: per example an affine map (flip, rotation, zoom, shift) sampled
- * bilinearly, edges extended like Keras's 'nearest' fill, then brightness, clipping to
- * 0–255 and the spec's scaling, fused in one pass into the batch's one tensor. tfjs-node
- * has no Transform kernel; a native gather-based sampler measured 24 ms a batch of 32×64²,
- * this loop about 4 ms, so the pixel work is done here and nothing is left to tidy.
+ * Augments a batch (see `augmentPixels`) into one tensor, with its draws from `rng`.
  */
 export function augmentBatch(
   tf: Pick<Tf, 'tensor4d'>,
@@ -296,50 +287,6 @@ export function augmentBatch(
   rng: Rng,
 ): Tensor4D {
   const n = pixels.length;
-  const s = spec.size;
-  const last = s - 1;
-  const out = new Float32Array(n * s * s * 3);
-  const c = s / 2;
-  const { scale, offset } = spec;
-  for (let e = 0; e < n; e++) {
-    const src = pixels[e]!;
-    // Six draws per example whatever the options, so turning one off leaves the others as they were.
-    const flip = rng.next() < 0.5 && options.flip ? -1 : 1;
-    const angle = (rng.float(-1, 1) * options.rotation * Math.PI) / 180;
-    const zoom = 1 + rng.float(-1, 1) * options.zoom;
-    const tx = rng.float(-1, 1) * options.shift * s;
-    const ty = rng.float(-1, 1) * options.shift * s;
-    const gain = 1 + rng.float(-1, 1) * options.brightness;
-    // Output pixel centre → source point: rotate and scale about the centre, then shift.
-    const cos = Math.cos(angle) * zoom;
-    const sin = Math.sin(angle) * zoom;
-    let o = e * s * s * 3;
-    for (let y = 0; y < s; y++) {
-      const v = y + 0.5 - c;
-      for (let x = 0; x < s; x++) {
-        const u = (x + 0.5 - c) * flip;
-        const sx = Math.min(Math.max(cos * u - sin * v + c + tx - 0.5, 0), last);
-        const sy = Math.min(Math.max(sin * u + cos * v + c + ty - 0.5, 0), last);
-        const x0 = Math.min(Math.floor(sx), last - 1);
-        const y0 = Math.min(Math.floor(sy), last - 1);
-        const fx = sx - x0;
-        const fy = sy - y0;
-        const w00 = (1 - fx) * (1 - fy) * gain;
-        const w01 = fx * (1 - fy) * gain;
-        const w10 = (1 - fx) * fy * gain;
-        const w11 = fx * fy * gain;
-        const p00 = (y0 * s + x0) * 3;
-        const p10 = p00 + s * 3;
-        for (let ch = 0; ch < 3; ch++) {
-          const value =
-            src[p00 + ch]! * w00 +
-            src[p00 + 3 + ch]! * w01 +
-            src[p10 + ch]! * w10 +
-            src[p10 + 3 + ch]! * w11;
-          out[o++] = Math.min(Math.max(value, 0), 255) * scale + offset;
-        }
-      }
-    }
-  }
-  return tf.tensor4d(out, [n, s, s, 3], 'float32');
+  const draws = drawAugmentations(rng, n);
+  return tf.tensor4d(augmentPixels(pixels, spec, options, draws), [n, spec.size, spec.size, 3]);
 }
