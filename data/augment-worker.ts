@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { MenagerieError } from '../core/errors.js';
+import { threadSource } from '../core/thread-source.js';
 import type { AugmentOptions } from './augment.js';
 import type { InputSpec } from './input-spec.js';
 
@@ -21,15 +22,6 @@ export interface AugmentReply {
 
 const ENTRY = new URL('./augment-thread.ts', import.meta.url).href;
 
-/** The thread runs from TypeScript source, as this module does, through tsx's ESM hooks. */
-function threadSource(): URL {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code =
-    `import { register } from ${JSON.stringify(tsx)}; register();\n` +
-    `await import(${JSON.stringify(ENTRY)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}
-
 interface Waiting {
   resolve(values: Float32Array): void;
   reject(error: Error): void;
@@ -40,7 +32,7 @@ let nextId = 1;
 const waiting = new Map<number, Waiting>();
 
 function start(): Worker {
-  const worker = new Worker(threadSource());
+  const worker = new Worker(threadSource(ENTRY));
   const fail = (why: string) => {
     if (thread === worker) thread = null;
     const error = new MenagerieError(

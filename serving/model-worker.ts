@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { localArtifactFolder, type ArtifactStore } from '../data/artifact-store.js';
 import { isErrorCode, MenagerieError } from '../core/errors.js';
+import { threadSource } from '../core/thread-source.js';
 import type { ModelBackbone } from '../plugin-api/plugin.js';
 import type { ForwardResult, ServableVersion, ServedModel } from './served-model.js';
 
@@ -75,18 +76,6 @@ interface Waiting {
 
 const THREAD_ENTRY = new URL('./model-worker-thread.ts', import.meta.url).href;
 
-/**
- * The thread runs from TypeScript source, as the process does: it registers tsx first (a
- * worker does not inherit the loader `bin/` registered).
- */
-function threadSource(): URL {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code =
-    `import { register } from ${JSON.stringify(tsx)}; register();\n` +
-    `await import(${JSON.stringify(THREAD_ENTRY)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}
-
 export function createModelWorker(config: WorkerLoaderConfig): ModelWorker {
   let thread: Worker | null = null;
   let started = 0;
@@ -112,7 +101,7 @@ export function createModelWorker(config: WorkerLoaderConfig): ModelWorker {
     if (closed)
       throw new MenagerieError('INFERENCE_WORKER_FAILED', 'the inference thread is closed');
     if (thread) return thread;
-    const worker = new Worker(threadSource(), { workerData: config });
+    const worker = new Worker(threadSource(THREAD_ENTRY), { workerData: config });
     started++;
     thread = worker;
     worker.unref();
