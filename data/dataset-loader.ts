@@ -92,10 +92,11 @@ function defaultConcurrency(spec: InputSpec, batchSize: number, prefetch: number
 
 /**
  * Opens the images of one split as an ImageDataset: rows from SQLite, bytes from the blob
- * store, pixels through decodeToPixels (the same path as serving), cached on disk after the
- * first pass so later epochs decode nothing. Batches are shuffled per epoch and, for
- * training, augmented on the native backend (flip, rotation, zoom, shift, brightness), all
- * from the seed: a fixed seed replays the same batches bit for bit.
+ * store, pixels through decodeToPixels (the same path as serving; a decoder process reads
+ * a local file itself), cached on disk after the first pass so later epochs decode nothing.
+ * Batches are shuffled per epoch and, for training, augmented on a worker thread (flip,
+ * rotation, zoom, shift, brightness), all from the seed: a fixed seed replays the same
+ * batches bit for bit.
  *
  * ```ts
  * import path from 'node:path';
