@@ -25,6 +25,7 @@ const ENTRY = new URL('./augment-thread.ts', import.meta.url).href;
 interface Waiting {
   resolve(values: Float32Array): void;
   reject(error: Error): void;
+  worker: Worker;
 }
 
 let thread: Worker | null = null;
@@ -33,22 +34,29 @@ const waiting = new Map<number, Waiting>();
 
 function start(): Worker {
   const worker = new Worker(threadSource(ENTRY));
+  const held = () => [...waiting].filter(([, w]) => w.worker === worker);
   const fail = (why: string) => {
     if (thread === worker) thread = null;
     const error = new MenagerieError(
       'INTERNAL_SERVER_ERROR',
       `the augmentation thread ${why}; the next batch starts it again`,
     );
-    for (const w of waiting.values()) w.reject(error);
-    waiting.clear();
+    // Only what this thread held: a new thread may already be at work on later batches.
+    for (const [id, w] of held()) {
+      waiting.delete(id);
+      w.reject(error);
+    }
   };
   worker.on('message', ({ id, values, error }: AugmentReply) => {
     const w = waiting.get(id);
     if (!w) return;
     waiting.delete(id);
-    if (waiting.size === 0) worker.unref();
+    if (held().length === 0) worker.unref();
     if (values) w.resolve(values);
-    else w.reject(new Error(`augmenting a batch failed: ${error ?? 'no values'}`));
+    else {
+      const why = `augmenting a batch failed: ${error ?? 'no values'}`;
+      w.reject(new MenagerieError('INTERNAL_SERVER_ERROR', why));
+    }
   });
   worker.on('error', (error) => fail(`failed: ${error.message}`));
   worker.on('exit', (code) => fail(`exited with code ${code}`));
@@ -73,7 +81,9 @@ export function augmentOffThread(
 ): Promise<Float32Array> {
   const worker = (thread ??= start());
   const id = nextId++;
-  const done = new Promise<Float32Array>((resolve, reject) => waiting.set(id, { resolve, reject }));
+  const done = new Promise<Float32Array>((resolve, reject) =>
+    waiting.set(id, { resolve, reject, worker }),
+  );
   worker.ref();
   // One compact copy, handed over: a view into the pixel cache's buffer would clone all of it.
   const each = spec.size * spec.size * 3;
