@@ -10,7 +10,7 @@
  * import { fastPredictor } from './native-predictor.js';
  *
  * const predict = fastPredictor(tf, model); // once per loaded model
- * const probabilities = tf.tidy(() => predict(batch).dataSync()); // per batch
+ * const [probabilities] = tidyRead(tf, () => [predict(batch)]); // per batch (tf/tidy-read.ts)
  * ```
  */
 import type * as TfNode from '@tensorflow/tfjs-node';
@@ -59,7 +59,7 @@ export function fastPredictor(tf: Tf, model: TfNode.LayersModel): Predictor {
  *
  * ```ts
  * const run = tappedPredictor(tf, model, ['embedding']);
- * const [probabilities, embedding] = tf.tidy(() => run!(batch).map((t) => t.dataSync()));
+ * const [probabilities, embedding] = tidyRead(tf, () => run!(batch));
  * ```
  */
 export function tappedPredictor(

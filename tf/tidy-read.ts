@@ -15,7 +15,8 @@ export function tidyRead<const T extends readonly TfNode.Tensor[]>(
 ): { [K in keyof T]: Float32Array } {
   const tensors = tf.tidy(() => [...fn()]);
   try {
-    // Float32 for every tensor these callers read; an int32 one would come as Int32Array.
+    // Float32 for the tensors most callers read; an int32 one (a decoded JPEG) comes as
+    // Int32Array, which they copy into bytes as they would floats.
     return tensors.map((t) => t.dataSync() as Float32Array) as { [K in keyof T]: Float32Array };
   } finally {
     for (const t of tensors) t.dispose();
