@@ -82,10 +82,20 @@ async function tensorflowPixels(
   const scale = tensorflowScale(bytes, spec.size);
   if (scale === undefined) return undefined;
   const jpeg = await sharedTensorflowJpegDecoder();
+  return unlessRefused(jpeg.pixels(bytes, { scale, size: spec.size, fit: spec.fit }));
+}
+
+/**
+ * A decoder process's pixels, or undefined when libjpeg refused the image (the sharp way
+ * then decides, and names the fault); the processes' own failures, MenagerieErrors, go on.
+ */
+async function unlessRefused(
+  pixels: Promise<Uint8Array | undefined>,
+): Promise<Uint8Array | undefined> {
   try {
-    return await jpeg.pixels(bytes, { scale, size: spec.size, fit: spec.fit });
+    return await pixels;
   } catch (error) {
-    if (error instanceof MenagerieError) throw error; // the processes, not the image
+    if (error instanceof MenagerieError) throw error;
     return undefined;
   }
 }
@@ -104,14 +114,9 @@ export async function decodeFileToPixels(
 ): Promise<Uint8Array> {
   if (decoderOf(spec) !== 'tensorflow') return decodeToPixels(await readBytes(), spec, name);
   const jpeg = await sharedTensorflowJpegDecoder();
-  try {
-    const pixels = await jpeg.pixelsOfFile(file, { size: spec.size, fit: spec.fit });
-    if (pixels) return pixels;
-  } catch (error) {
-    if (error instanceof MenagerieError) throw error; // the processes, not the image
-  }
+  const pixels = await unlessRefused(jpeg.pixelsOfFile(file, { size: spec.size, fit: spec.fit }));
   // Not one for libjpeg, refused by it, or unreadable: sharp decides, or get() says why.
-  return sharpPixels(await readBytes(), spec, name);
+  return pixels ?? sharpPixels(await readBytes(), spec, name);
 }
 
 async function sharpPixels(bytes: Uint8Array, spec: InputSpec, name: string) {
