@@ -1,15 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { MenagerieError } from '../core/errors.js';
 import { threadSource } from '../core/thread-source.js';
-import type { AugmentOptions } from './augment.js';
-import type { InputSpec } from './input-spec.js';
+import type { augmentPixels, AugmentOptions, AugmentSpec } from './augment.js';
 
 /** @internal The messages between `augmentOffThread` and its thread. */
 export interface AugmentRequest {
   id: number;
   /** The batch's images one after another (`size × size × 3` bytes each). */
   pixels: Uint8Array;
-  spec: Pick<InputSpec, 'size' | 'scale' | 'offset'>;
+  spec: AugmentSpec;
   options: Required<AugmentOptions>;
   draws: Float64Array;
 }
@@ -65,19 +64,13 @@ function start(): Worker {
 }
 
 /**
- * `augmentPixels` on a worker thread shared by the process, so the pixel loop (about 4 ms
- * a batch of 32×64²) runs beside the training step instead of before it on the thread that
- * trains. The thread holds the process open only while a batch is on it.
- *
- * ```ts
- * const values = await augmentOffThread(pixels, spec, DEFAULT_AUGMENT, drawAugmentations(rng, n));
- * ```
+ * `augmentPixels`, same arguments, on a worker thread shared by the process, so the pixel
+ * loop (about 4 ms a batch of 32×64²) runs beside the training step instead of before it on
+ * the thread that trains. The thread holds the process open only while a batch is on it.
+ * `draws` is handed over to the thread: unusable here afterwards.
  */
 export function augmentOffThread(
-  pixels: readonly Uint8Array[],
-  spec: Pick<InputSpec, 'size' | 'scale' | 'offset'>,
-  options: Required<AugmentOptions>,
-  draws: Float64Array,
+  ...[pixels, spec, options, draws]: Parameters<typeof augmentPixels>
 ): Promise<Float32Array> {
   const worker = (thread ??= start());
   const id = nextId++;

@@ -1,6 +1,9 @@
 import type { Rng } from '../core/random.js';
 import type { InputSpec } from './input-spec.js';
 
+/** What of an input spec augmentation needs: the side, and the scaling it applies. */
+export type AugmentSpec = Pick<InputSpec, 'size' | 'scale' | 'offset'>;
+
 /**
  * Random transforms applied to training batches, drawn per example. Ranges are ± around
  * identity; 0 or false turns one off.
@@ -46,7 +49,7 @@ export function drawAugmentations(rng: Rng, n: number): Float64Array {
  */
 export function augmentPixels(
   pixels: readonly Uint8Array[],
-  spec: Pick<InputSpec, 'size' | 'scale' | 'offset'>,
+  spec: AugmentSpec,
   options: Required<AugmentOptions>,
   draws: Float64Array,
 ): Float32Array {
