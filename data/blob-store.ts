@@ -70,13 +70,21 @@ export function referenceBlobStore(): BlobStore {
       return stat ? { bytes: stat.size, modifiedAt: stat.mtimeMs } : null;
     },
     async delete() {},
-    localPath(uri) {
-      try {
-        return pathOf(uri);
-      } catch {
-        return undefined; // get() names the fault
-      }
-    },
+    localPath: localPathOf(pathOf),
+  };
+}
+
+/**
+ * A store's `localPath` from the function its get() reads through: undefined where that
+ * refuses the URI, and get() then names the fault.
+ */
+export function localPathOf(pathOf: (uri: string) => string): (uri: string) => string | undefined {
+  return (uri) => {
+    try {
+      return pathOf(uri);
+    } catch {
+      return undefined;
+    }
   };
 }
 
@@ -86,10 +94,11 @@ export function referenceBlobStore(): BlobStore {
  */
 export function routeBlobStores(primary: BlobStore, ...others: BlobStore[]): BlobStore {
   const all = [primary, ...others];
+  const findStore = (uri: string) => all.find((s) => s.schemes.includes(uriScheme(uri)));
   const storeFor = (uri: string): BlobStore => {
-    const scheme = uriScheme(uri);
-    const store = all.find((s) => s.schemes.includes(scheme));
+    const store = findStore(uri);
     if (!store) {
+      const scheme = uriScheme(uri);
       throw new MenagerieError(
         'BLOB_URI_UNSUPPORTED',
         `no blob store reads '${scheme}:' URIs (${uri})`,
@@ -104,10 +113,7 @@ export function routeBlobStores(primary: BlobStore, ...others: BlobStore[]): Blo
     get: (uri) => storeFor(uri).get(uri),
     stat: (uri) => storeFor(uri).stat(uri),
     delete: (uri) => storeFor(uri).delete(uri),
-    localPath: (uri) => {
-      const store = all.find((s) => s.schemes.includes(uriScheme(uri)));
-      return store?.localPath?.(uri);
-    },
+    localPath: (uri) => findStore(uri)?.localPath?.(uri),
     ...(primary.list ? { list: () => primary.list!() } : {}),
   };
 }

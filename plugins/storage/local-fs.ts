@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { localArtifactStore } from '../../data/artifact-store.js';
-import { notFound } from '../../data/blob-store.js';
+import { localPathOf, notFound } from '../../data/blob-store.js';
 import { MenagerieError } from '../../core/errors.js';
 import { definePlugin, type StoragePlugin } from '../../plugin-api/plugin.js';
 
@@ -65,13 +65,7 @@ export function localFsStorage(options: { folder?: string } = {}): StoragePlugin
         async delete(uri) {
           await fs.rm(pathOf(uri), { force: true });
         },
-        localPath(uri) {
-          try {
-            return pathOf(uri);
-          } catch {
-            return undefined; // get() names the fault
-          }
-        },
+        localPath: localPathOf(pathOf),
         async *list() {
           for (const a of await readdirOrEmpty(root)) {
             for (const b of await readdirOrEmpty(path.join(root, a))) {
