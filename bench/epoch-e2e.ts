@@ -4,8 +4,8 @@
 // (trainModel + loadImageDataset, pixel cache cleared first so epoch 1 decodes every JPEG,
 // later epochs read the cache) against two Keras pipelines on the same files, whose paths
 // they read from our SQLite catalogue (bench/anchors/epoch_e2e.py): tf.data with
-// decode_jpeg at the reference CNN's decoder's scale, `.cache()` after decode/resize, `.shuffle()`, Keras
-// augmentation layers and `.prefetch(AUTOTUNE)` (the ratios), and the reference project's
+// decode_jpeg at the reference CNN's decoder's scale, `.cache()` after decode/resize,
+// `.shuffle()`, Keras augmentation layers and `.prefetch(AUTOTUNE)` (the ratios), and the reference project's
 // ImageDataGenerator.flow_from_dataframe, decoding and augmenting every epoch (for
 // comparison). All validate on the val split inside each epoch, so an epoch is train + val.
 // Epochs alternate, tf.data, then ImageDataGenerator, then ours, all processes alive, so

@@ -1,8 +1,8 @@
 // `npm run bench -- ingest [--images N] [--rounds R]`: Menagerie's ingest of generated
 // 512×512 JPEGs by reference as `menagerie ingest --reference` runs it (its default
 // `--jpeg-decoder auto`: TensorFlow's libjpeg in child processes for this many files, their
-// start included in the first round), and copying into the blob store for information, against a
-// Python ingest doing the same work per file (bench/anchors/ingest_metadata.py): read,
+// start included in the first round), and copying into the blob store for information,
+// against a Python ingest doing the same work per file (bench/anchors/ingest_metadata.py): read,
 // sha256, skip stored hashes, decode at sharp's reduced scale down to 32×32 (Pillow
 // `draft`, as data/image-probe.ts decodes through sharp's shrink-on-load) and commit rows to
 // SQLite in batches. Runs alternate, anchor then ours, R rounds; each figure is the median.

@@ -33,11 +33,12 @@ const BOUNDARY = /;\s*boundary=(?:"[^"]{1,70}"|[^\s;"]{1,70})/i;
 /**
  * GraphQL multipart requests (files held in memory: see processMultipartRequest), refused
  * early and never waited on: a request without a boundary, or announcing more bytes than
- * any upload may be, is answered at once without reading its body; a parser failure (a malformed part
- * header, a NUL in a file name, a 100 KB header) is UPLOAD_INVALID, wherever it is found;
- * and an answer that refuses the upload (over the cap, broken) is sent as soon as it is
- * known, closing the connection instead of reading the rest of the body. Files mapped
- * into arguments that are not uploads print as `<uploaded file>`, not as their internals.
+ * any upload may be, is answered at once without reading its body; a parser failure (a
+ * malformed part header, a NUL in a file name, a 100 KB header) is UPLOAD_INVALID, wherever
+ * it is found; and an answer that refuses the upload (over the cap, broken) is sent as soon
+ * as it is known, closing the connection instead of reading the rest of the body. Files
+ * mapped into arguments that are not uploads print as `<uploaded file>`, not as their
+ * internals.
  */
 export function multipartUploads(limits: MultipartLimits): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
