@@ -175,8 +175,8 @@ export async function loadImageDataset(
         throw new MenagerieError(error.code, `${name}: ${error.message}`, { cause: error });
       }
     };
-    // With the 'tensorflow' decoder a local file is read by the decoder process itself.
-    const file = decoderOf(spec) === 'tensorflow' ? blobs.localPath?.(record.uri) : undefined;
+    // A local file goes by its path: the 'tensorflow' decoder's process reads it itself.
+    const file = blobs.localPath?.(record.uri);
     const pixels = file
       ? await decodeFileToPixels(file, spec, name, read)
       : await decodeToPixels(await read(), spec, name);
