@@ -45,7 +45,10 @@ export interface JpegDecoderProcesses {
   close(): Promise<void>;
 }
 
-/** @internal The messages between `tensorflowJpegDecoder` and its processes. */
+/**
+ * @internal What `tensorflowJpegDecoder` asks of its processes: the requests made in one
+ * turn of its event loop go together as one message, an array, and come back as one.
+ */
 export interface JpegRequest {
   id: number;
   /** The JPEG, or the file the process reads it from (and then picks the scale itself). */
@@ -248,14 +251,26 @@ function startWorker(events: {
   let ready!: { resolve(): void; reject(error: Error): void };
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
+  let outbox: { request: JpegRequest; fail: (error: Error) => void }[] = [];
+  const flush = () => {
+    const sent = outbox;
+    outbox = [];
+    // A process that died since the decodes picked it fails the send, and so the decodes.
+    child.send(
+      sent.map((s) => s.request),
+      (error) => error && sent.forEach((s) => s.fail(error)),
+    );
+  };
   const worker: Worker = {
     child,
     ready: new Promise<void>((resolve, reject) => (ready = { resolve, reject })),
     up: false,
     busy: 0,
     send(request, fail) {
-      // A process that died since the decode picked it fails the send, and so the decode.
-      child.send(request, (error) => error && fail(error));
+      // Requests made in one turn of the event loop go as one message (a batch's images are
+      // asked for together): a message costs this thread a write and the process a wakeup.
+      if (outbox.length === 0) setImmediate(flush);
+      outbox.push({ request, fail });
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -267,8 +282,9 @@ function startWorker(events: {
     },
   };
   worker.ready.catch(() => undefined); // also reported to each decode that waits on it
-  child.on('message', (reply: JpegReply) => {
-    if (reply.id !== 0) return events.onReply(reply);
+  child.on('message', (replies: JpegReply[]) => {
+    const [reply] = replies;
+    if (reply?.id !== 0) return replies.forEach(events.onReply);
     if (reply.error !== undefined) {
       return ready.reject(new MenagerieError('TF_BACKEND_UNAVAILABLE', oneLine(reply.error)));
     }

@@ -2,9 +2,9 @@
  * A process of `tensorflowJpegDecoder` (tensorflow-jpeg-decoder.ts): loads TensorFlow, says
  * so, then decodes each JPEG it is sent (or reads from the file named) at the DCT scale asked
  * (or the `'tensorflow'` decoder's, for a file) and replies with its id, the pixels if a
- * resize was asked, and the error if the data is not whole. One message at a time, in
- * arrival order; it exits when its parent goes (the IPC channel closes), however the parent
- * ended.
+ * resize was asked, and the error if the data is not whole. Requests come in arrays and are
+ * answered in one array, in order; it exits when its parent goes (the IPC channel closes),
+ * however the parent ended.
  */
 import fs from 'node:fs';
 import type * as TfNode from '@tensorflow/tfjs-node';
@@ -13,30 +13,32 @@ import { tidyRead } from '../tf/tidy-read.js';
 import type { JpegReply, JpegRequest } from './tensorflow-jpeg-decoder.js';
 import { tensorflowScale } from './tensorflow-pixels.js';
 
-const reply = (message: JpegReply, then: () => void = () => undefined) =>
+const reply = (message: JpegReply[], then: () => void = () => undefined) =>
   process.send!(message, then);
 process.on('disconnect', () => process.exit(0));
 const tf = await loadTensorflow().catch((error: unknown) => {
   // Said over the channel, so the parent reports TensorFlow's reason, not a stack's last line.
-  reply({ id: 0, error: String(error) }, () => process.exit(1));
+  reply([{ id: 0, error: String(error) }], () => process.exit(1));
   return new Promise<never>(() => undefined);
 });
 
-process.on('message', ({ id, source, resize }: JpegRequest) => {
+process.on('message', (requests: JpegRequest[]) => reply(requests.map(answer)));
+
+function answer({ id, source, resize }: JpegRequest): JpegReply {
   try {
     const bytes = 'path' in source ? fs.readFileSync(source.path) : source.bytes;
     // A file is only ever sent for pixels (pixelsOfFile), so `resize` is there.
     const scale = 'path' in source ? tensorflowScale(bytes, resize?.size ?? 1) : source.scale;
-    if (scale === undefined) return reply({ id, sharp: true });
-    if (resize) return reply({ id, pixels: resized(bytes, scale, resize.size, resize.fit) });
+    if (scale === undefined) return { id, sharp: true };
+    if (resize) return { id, pixels: resized(bytes, scale, resize.size, resize.fit) };
     // No recovery from truncation: a file that ends early is an error, as in sharp's probe.
     tf.node.decodeJpeg(bytes, 3, scale, true, false).dispose();
-    reply({ id });
+    return { id };
   } catch (error) {
-    reply({ id, error: error instanceof Error ? error.message : String(error) });
+    return { id, error: error instanceof Error ? error.message : String(error) };
   }
-});
-reply({ id: 0 });
+}
+reply([{ id: 0 }]);
 
 /**
  * Decoded at `scale` (no truncation recovery), its centred square for 'cover', then, unless
