@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import type * as TfNode from '@tensorflow/tfjs-node';
+import type { NodeJSKernelBackend } from '@tensorflow/tfjs-node/dist/nodejs_kernel_backend.js';
 import { loadTensorflow } from '../tf/tensorflow.js';
 import { tidyRead } from '../tf/tidy-read.js';
 import type { JpegReply, JpegRequest } from './tensorflow-jpeg-decoder.js';
@@ -22,6 +23,8 @@ const tf = await loadTensorflow().catch((error: unknown) => {
   return new Promise<never>(() => undefined);
 });
 
+const backend = tf.backend() as NodeJSKernelBackend;
+
 process.on('message', (requests: JpegRequest[]) => reply(requests.map(answer)));
 
 function answer({ id, source, resize }: JpegRequest): JpegReply {
@@ -32,7 +35,9 @@ function answer({ id, source, resize }: JpegRequest): JpegReply {
     if (scale === undefined) return { id, sharp: true };
     if (resize) return { id, pixels: resized(bytes, scale, resize.size, resize.fit) };
     // No recovery from truncation: a file that ends early is an error, as in sharp's probe.
-    tf.node.decodeJpeg(bytes, 3, scale, true, false).dispose();
+    // The op itself, uint8: tf.node.decodeJpeg adds a cast to int32, which a proof never
+    // reads (0.05 of 0.55 ms of this process's CPU for a 512×512 file at 1/8).
+    tf.tidy(() => backend.decodeJpeg(bytes, 3, scale, true, false, 1, '')).dispose();
     return { id };
   } catch (error) {
     return { id, error: error instanceof Error ? error.message : String(error) };
