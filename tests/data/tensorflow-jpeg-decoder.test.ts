@@ -10,6 +10,7 @@ import {
   tensorflowJpegDecoder,
   type JpegDecoderProcesses,
 } from '../../data/tensorflow-jpeg-decoder.js';
+import { tensorflowScale } from '../../data/tensorflow-pixels.js';
 import { AFHQ_MINI, makeImage, REPO_ROOT, tempDir, writeFile } from '../helpers/fixtures.js';
 import { tempWorkspace } from '../helpers/workspace.js';
 
@@ -88,24 +89,70 @@ describe('tensorflowJpegDecoder', () => {
     }
   });
 
+  it('answers files asked for together each with its own pixels or fault', async () => {
+    const jpeg = await decoder(2);
+    const { dir, remove } = tempDir();
+    cleanups.push(remove);
+    const photoBytes = photo();
+    const files = {
+      photo: writeFile(path.join(dir, 'photo.jpg'), photoBytes),
+      drawn: writeFile(path.join(dir, 'drawn.jpg'), await makeImage(3, { size: 200 })),
+      png: writeFile(path.join(dir, 'drawn.png'), await makeImage(4, { format: 'png' })),
+      cut: writeFile(path.join(dir, 'cut.jpg'), photoBytes.subarray(0, photoBytes.length / 2)),
+      missing: path.join(dir, 'missing.jpg'),
+    };
+    // Asked for in one turn, so they go to the processes as one message each.
+    const asked = Object.values(files).map((file) =>
+      jpeg.pixelsOfFile(file, { size: 64, fit: 'cover' }),
+    );
+    const [photoPixels, drawnPixels, png, cut, missing] = await Promise.allSettled(asked);
+    for (const [result, file] of [
+      [photoPixels, files.photo],
+      [drawnPixels, files.drawn],
+    ] as const) {
+      const bytes = fs.readFileSync(file);
+      const alone = await jpeg.pixels(bytes, {
+        scale: tensorflowScale(bytes, 64)!,
+        size: 64,
+        fit: 'cover',
+      });
+      expect(result).toEqual({ status: 'fulfilled', value: alone });
+    }
+    expect(png).toEqual({ status: 'fulfilled', value: undefined }); // the sharp way
+    expect(cut.status).toBe('rejected');
+    expect(missing).toMatchObject({
+      status: 'rejected',
+      reason: { message: expect.stringContaining('ENOENT') as unknown },
+    });
+  });
+
   it('fails only the decodes a killed process held, and starts it again', async () => {
     const jpeg = await decoder();
-    const [first] = jpeg.pids();
-    const decodes = Array.from({ length: 200 }, () => jpeg.decode(photo(), 16));
-    process.kill(first!, 'SIGKILL');
-    const results = await Promise.allSettled(decodes);
-    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    expect(failed.length).toBeGreaterThan(0);
-    for (const error of failed) {
-      expect(error).toMatchObject({
-        code: 'TF_BACKEND_UNAVAILABLE',
-        message: expect.stringContaining('was killed by SIGKILL') as unknown,
-      });
+    const { dir, remove } = tempDir();
+    cleanups.push(remove);
+    const file = writeFile(path.join(dir, 'photo.jpg'), photo());
+    // Bytes go one a message, files asked for together as one.
+    for (const ask of [
+      () => jpeg.decode(photo(), 16),
+      () => jpeg.pixelsOfFile(file, { size: 64, fit: 'fill' }),
+    ]) {
+      const [first] = jpeg.pids();
+      const decodes = Array.from({ length: 200 }, ask);
+      process.kill(first!, 'SIGKILL');
+      const results = await Promise.allSettled(decodes);
+      const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      expect(failed.length).toBeGreaterThan(0);
+      for (const error of failed) {
+        expect(error).toMatchObject({
+          code: 'TF_BACKEND_UNAVAILABLE',
+          message: expect.stringContaining('was killed by SIGKILL') as unknown,
+        });
+      }
+      await ask();
+      expect(jpeg.pids()).toHaveLength(1);
+      expect(jpeg.pids()[0]).not.toBe(first);
+      expect(jpeg.alive()).toBe(true);
     }
-    await jpeg.decode(photo(), 16);
-    expect(jpeg.pids()).toHaveLength(1);
-    expect(jpeg.pids()[0]).not.toBe(first);
-    expect(jpeg.alive()).toBe(true);
   });
 
   it('gives up after three restarts, and then fails fast', async () => {
