@@ -178,7 +178,7 @@ export async function tensorflowJpegDecoder(
     // the process a wakeup per batch, not per file (the processes' CPU in epoch 1 of
     // `bench epoch-e2e`: 2.21-2.46 s against 2.38-2.70). Bytes (a prediction, an ingest's
     // proof) go at once: a reply that waits for the others' decodes delays a prediction
-    // (`bench predict-batch` 800-900 against 1,000-1,200 images/s when they waited).
+    // (`bench predict-batch`, alternated: 811 and 896 against 944 and 1,040 images/s).
     const batched = 'path' in source;
     worker.send({ id, source, ...(resize && { resize }) }, (error) => settle(id, error), batched);
     return done;
