@@ -1,18 +1,17 @@
-// `npm run bench -- epoch-e2e [--per-class N] [--epochs E]`: end-to-end epochs on 512×512
-// JPEGs (3 × 1,000 demo images by default, ingested by reference), decode and augmentation
-// included, of the default `menagerie:cnn` (64×64, batch 32) through the real trainer
-// (trainModel + loadImageDataset, pixel cache cleared first so epoch 1 decodes every JPEG,
-// later epochs read the cache) against two Keras pipelines on the same files, whose paths
-// they read from our SQLite catalogue (bench/anchors/epoch_e2e.py): tf.data with
-// decode_jpeg at the reference CNN's decoder's scale, `.cache()` after decode/resize,
-// `.shuffle()`, Keras augmentation layers and `.prefetch(AUTOTUNE)` (the ratios), and the reference project's
-// ImageDataGenerator.flow_from_dataframe, decoding and augmenting every epoch (for
-// comparison). All validate on the val split inside each epoch, so an epoch is train + val.
-// Epochs alternate, tf.data, then ImageDataGenerator, then ours, all processes alive, so
-// load from other processes hits all alike. Epoch 1 (decode included) and epoch 2 (cached;
-// the median of epochs 2 to E, 3 by default: the tf.data anchor's first batch of an epoch
-// sometimes waited 15-17 s on an idle machine, which one epoch alone would report) each get
-// a ratio.
+// `npm run bench -- epoch-e2e [--per-class N] [--epochs E]`: end-to-end epochs on 512×512 JPEGs
+// (3 × 1,000 demo images by default, ingested by reference), decode and augmentation included,
+// of the default `menagerie:cnn` (64×64, batch 32) through the real trainer (trainModel +
+// loadImageDataset, pixel cache cleared first so epoch 1 decodes every JPEG, later epochs read
+// the cache) against two Keras pipelines on the same files, whose paths they read from our
+// SQLite catalogue (bench/anchors/epoch_e2e.py): tf.data with decode_jpeg at the reference CNN's
+// decoder's scale, `.cache()` after decode/resize, `.shuffle()`, Keras augmentation layers and
+// `.prefetch(AUTOTUNE)` (the ratios), and the reference project's
+// ImageDataGenerator.flow_from_dataframe, decoding and augmenting every epoch (for comparison).
+// All validate on the val split inside each epoch, so an epoch is train + val. Epochs alternate,
+// tf.data, then ImageDataGenerator, then ours, all processes alive, so load from other processes
+// hits all alike. Epoch 1 (decode included) and epoch 2 (cached; the median of epochs 2 to E, 3
+// by default: the tf.data anchor's first batch of an epoch sometimes waited 15-17 s on an idle
+// machine, which one epoch alone would report) each get a ratio.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -61,9 +61,8 @@ export interface JpegRequest {
 export interface JpegReply {
   id: number;
   error?: string;
+  /** Asked for pixels and absent: a file that is not one for libjpeg (the sharp way). */
   pixels?: Uint8Array;
-  /** A file that is not one for libjpeg: decode it the sharp way. */
-  sharp?: true;
 }
 
 /**

@@ -32,7 +32,7 @@ function answer({ id, source, resize }: JpegRequest): JpegReply {
     const bytes = 'path' in source ? fs.readFileSync(source.path) : source.bytes;
     // A file is only ever sent for pixels (pixelsOfFile), so `resize` is there.
     const scale = 'path' in source ? tensorflowScale(bytes, resize?.size ?? 1) : source.scale;
-    if (scale === undefined) return { id, sharp: true };
+    if (scale === undefined) return { id }; // no pixels: the sharp way
     if (resize) return { id, pixels: resized(bytes, scale, resize.size, resize.fit) };
     // No recovery from truncation: a file that ends early is an error, as in sharp's probe.
     // The op itself, uint8: tf.node.decodeJpeg adds a cast to int32, which a proof never

@@ -26,7 +26,7 @@ def sharp_jpeg_shrink(width, height, target_w, target_h):
 
 
 def tensorflow_dct_scale(width, height, size):
-    """The DCT scale of Menagerie's 'tensorflow' decoder (`dctScaleFor`, data/preprocess.ts)."""
+    """The DCT scale of the 'tensorflow' decoder: `dctScaleFor` in data/tensorflow-pixels.ts."""
     shorter = min(width, height)
     return next((s for s in (8, 4, 2) if -(-shorter // s) >= size), 1)
 
